@@ -1,0 +1,89 @@
+/**
+ * One site's Kubernetes API, as the lab, the storage simulator and (later) the site workers use it:
+ * typed clients built from that site's kubeconfig only, and the small helpers every caller needs
+ * (404 detection, merge-patch options, the CRD coordinates Pivot and the simulator share).
+ */
+import * as k8s from '@kubernetes/client-node';
+
+export interface SiteApi {
+  readonly site: string;
+  readonly kubeConfig: k8s.KubeConfig;
+  readonly core: k8s.CoreV1Api;
+  readonly apps: k8s.AppsV1Api;
+  readonly storage: k8s.StorageV1Api;
+  readonly custom: k8s.CustomObjectsApi;
+  readonly objects: k8s.KubernetesObjectApi;
+}
+
+export function connectSite(site: string, kubeconfigPath: string): SiteApi {
+  const kubeConfig = new k8s.KubeConfig();
+  kubeConfig.loadFromFile(kubeconfigPath);
+  return {
+    site,
+    kubeConfig,
+    core: kubeConfig.makeApiClient(k8s.CoreV1Api),
+    apps: kubeConfig.makeApiClient(k8s.AppsV1Api),
+    storage: kubeConfig.makeApiClient(k8s.StorageV1Api),
+    custom: kubeConfig.makeApiClient(k8s.CustomObjectsApi),
+    objects: k8s.KubernetesObjectApi.makeApiClient(kubeConfig),
+  };
+}
+
+export function isApiError(err: unknown, code: number): boolean {
+  return err instanceof k8s.ApiException && err.code === code;
+}
+
+export const isNotFound = (err: unknown): boolean => isApiError(err, 404);
+export const isConflict = (err: unknown): boolean => isApiError(err, 409);
+
+/** Request options for a JSON merge patch (the client's default content type is JSON Patch). */
+export const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+
+/** The field manager of every server-side apply Pivot and its lab make. */
+export const FIELD_MANAGER = 'pivot';
+
+export interface CrdRef {
+  readonly group: string;
+  readonly version: string;
+  readonly plural: string;
+}
+
+/** csi-addons and external-snapshotter coordinates (see lab/crds/). */
+export const CRD = {
+  volumeReplication: {
+    group: 'replication.storage.openshift.io',
+    version: 'v1alpha1',
+    plural: 'volumereplications',
+  },
+  volumeReplicationClass: {
+    group: 'replication.storage.openshift.io',
+    version: 'v1alpha1',
+    plural: 'volumereplicationclasses',
+  },
+  networkFence: { group: 'csiaddons.openshift.io', version: 'v1alpha1', plural: 'networkfences' },
+  volumeSnapshot: { group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshots' },
+  volumeSnapshotContent: {
+    group: 'snapshot.storage.k8s.io',
+    version: 'v1',
+    plural: 'volumesnapshotcontents',
+  },
+} as const satisfies Record<string, CrdRef>;
+
+/** A custom object as the dynamic client returns it. */
+export interface CustomObject<Spec = Record<string, unknown>, Status = Record<string, unknown>> {
+  apiVersion: string;
+  kind: string;
+  metadata: k8s.V1ObjectMeta;
+  spec: Spec;
+  status?: Status;
+}
+
+export async function listCustom<T extends CustomObject>(api: SiteApi, crd: CrdRef): Promise<T[]> {
+  const list = (await api.custom.listCustomObjectForAllNamespaces({ ...crd })) as { items: T[] };
+  return list.items;
+}
+
+export async function listClusterCustom<T extends CustomObject>(api: SiteApi, crd: CrdRef): Promise<T[]> {
+  const list = (await api.custom.listClusterCustomObject({ ...crd })) as { items: T[] };
+  return list.items;
+}

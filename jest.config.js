@@ -1,0 +1,26 @@
+// Two projects: `unit` needs nothing running; `lab` runs against the two-datacenter lab, which
+// test/lab-setup.ts starts once for the whole run (and stops again only if it started it).
+/** @type {import('ts-jest').TsJestTransformerOptions} */
+const tsJest = { useESM: true, tsconfig: { isolatedModules: true } };
+
+const common = {
+  extensionsToTreatAsEsm: ['.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', tsJest] },
+  testEnvironment: 'node',
+};
+
+export default {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'lab',
+      testMatch: ['<rootDir>/test/lab/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/lab-setup.ts',
+      globalTeardown: '<rootDir>/test/lab-teardown.ts',
+      testTimeout: 180_000,
+    },
+  ],
+  // The lab is one shared set of processes: its suites must not interleave.
+  maxWorkers: 1,
+};
