@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Provisions the lab's tools: builds each one once from its Go module (nothing can be downloaded
+# from a website on our machines), caches it outside the repository keyed by version, and links
+# the result into one bin directory that the lab reads. A binary already on PATH is used instead
+# when its version matches the pin. Idempotent: a second run only checks and prints.
+#
+# Usage: lab/tools/provision.sh [tool...]      tools: kube etcd temporal kwok redis (default: all)
+# Env:   PIVOT_TOOLS_DIR (default ~/.cache/pivot/tools)
+# Prints the bin directory on stdout; progress goes to stderr.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+TOOLS=${PIVOT_TOOLS_DIR:-$HOME/.cache/pivot/tools}
+BIN="$TOOLS/bin"
+mkdir -p "$BIN" "$TOOLS/logs"
+export CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
+
+log() { printf '[provision %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# Runs a long command with its output in a log file, reporting progress every 20 s so that a
+# first build (many minutes) never looks hung.
+run_logged() {
+  local label=$1 logfile=$2; shift 2
+  local start=$SECONDS last=$SECONDS pid
+  log "$label: started (log: $logfile)"
+  "$@" >"$logfile" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if (( SECONDS - last >= 20 )); then
+      last=$SECONDS
+      log "$label: still working, $((SECONDS - start)) s, $(wc -l <"$logfile") log lines"
+    fi
+  done
+  if ! wait "$pid"; then
+    log "$label: FAILED after $((SECONDS - start)) s; last lines of $logfile:"
+    tail -n 40 "$logfile" >&2
+    return 1
+  fi
+  log "$label: done in $((SECONDS - start)) s"
+}
+
+# link NAME PATH: make PATH the lab's NAME.
+link() { ln -sfn "$2" "$BIN/$1"; }
+
+# on_path NAME VERSION_REGEX: succeeds (and links it) when NAME on PATH reports a matching version.
+on_path() {
+  local name=$1 want=$2 found
+  found=$(command -v "$name" 2>/dev/null) || return 1
+  [[ $found == "$BIN/"* ]] && return 1
+  "$found" --version 2>/dev/null | grep -Eq "$want" || return 1
+  link "$name" "$found"
+  log "$name: using $found from PATH"
+}
+
+provision_kube() {
+  local dir="$TOOLS/kubernetes-$KUBE_VERSION" names=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  local have=1 n
+  for n in "${names[@]}"; do [[ -x $dir/bin/$n ]] || have=0; done
+  if (( ! have )); then
+    mkdir -p "$dir/src" "$dir/bin"
+    # A helper module that requires k8s.io/kubernetes and pins every staging module it replaces
+    # with a relative path (those replaces are ignored outside its own repository).
+    local gomod
+    gomod=$(cd "$dir/src" && go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+    [[ -f $gomod ]] || die "could not download k8s.io/kubernetes@$KUBE_VERSION's go.mod"
+    {
+      echo "module pivot.local/kube-tools"
+      echo
+      echo "go 1.24"
+      echo
+      echo "godebug default=go1.24"
+      echo
+      echo "require k8s.io/kubernetes $KUBE_VERSION"
+      echo
+      grep -Eo '^\s*k8s\.io/[a-z0-9-]+ => \./staging/src/k8s\.io/[a-z0-9-]+' "$gomod" |
+        awk -v v="$KUBE_STAGING_VERSION" '{print "replace " $1 " => " $1 " " v}'
+    } >"$dir/src/go.mod"
+    local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+    local ldflags="-s -w"
+    local pkg
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+      ldflags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+      ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+    done
+    local targets=()
+    for n in "${names[@]}"; do targets+=("k8s.io/kubernetes/cmd/$n"); done
+    log "kubernetes $KUBE_VERSION: building ${names[*]} from the Go module (first build: 15-40 min on 2 cores)"
+    run_logged "kubernetes $KUBE_VERSION" "$TOOLS/logs/kubernetes-$KUBE_VERSION.log" \
+      bash -c "cd '$dir/src' && go build -mod=mod -v -ldflags '$ldflags' -o '$dir/bin/' ${targets[*]}"
+  fi
+  for n in "${names[@]}"; do link "$n" "$dir/bin/$n"; done
+}
+
+provision_etcd() {
+  on_path etcd "Version: ${ETCD_VERSION#v}\$" && return 0
+  local dir="$TOOLS/etcd-$ETCD_VERSION"
+  if [[ ! -x $dir/bin/etcd ]]; then
+    mkdir -p "$dir/src" "$dir/bin"
+    # etcd's server module replaces its siblings with relative paths, so `go install` refuses it;
+    # a helper module that requires it builds fine.
+    printf 'module pivot.local/etcd-tools\n\ngo 1.24\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$ETCD_VERSION" >"$dir/src/go.mod"
+    run_logged "etcd $ETCD_VERSION" "$TOOLS/logs/etcd-$ETCD_VERSION.log" \
+      bash -c "cd '$dir/src' && go build -mod=mod -v -ldflags '-s -w' -o '$dir/bin/etcd' go.etcd.io/etcd/server/v3"
+  fi
+  link etcd "$dir/bin/etcd"
+}
+
+# go_install NAME MODULE/PATH VERSION: `go install` into a versioned cache directory.
+go_install() {
+  local name=$1 pkg=$2 version=$3 dir="$TOOLS/$1-$3"
+  if [[ ! -x $dir/bin/$name ]]; then
+    mkdir -p "$dir/bin"
+    run_logged "$name $version" "$TOOLS/logs/$name-$version.log" \
+      env GOBIN="$dir/bin" go install -v -ldflags '-s -w' "$pkg@$version"
+  fi
+  link "$name" "$dir/bin/$name"
+}
+
+provision_temporal() {
+  on_path temporal "temporal version ${TEMPORAL_CLI_VERSION#v} " && return 0
+  go_install temporal github.com/temporalio/cli/cmd/temporal "$TEMPORAL_CLI_VERSION"
+}
+
+provision_kwok() {
+  if ! { on_path kwok "$KWOK_VERSION" && on_path kwokctl "$KWOK_VERSION"; }; then
+    go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
+    go_install kwokctl sigs.k8s.io/kwok/cmd/kwokctl "$KWOK_VERSION"
+  fi
+}
+
+provision_redis() {
+  if ! command -v redis-server >/dev/null; then
+    (( EUID == 0 )) || die "redis-server is missing: install Debian's redis-server package (needs root)"
+    log "redis-server: installing Debian's package"
+    run_logged "apt-get install redis-server" "$TOOLS/logs/apt-redis.log" \
+      bash -c 'export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q --no-install-recommends redis-server redis-tools'
+  fi
+  link redis-server "$(command -v redis-server)"
+  command -v redis-cli >/dev/null && link redis-cli "$(command -v redis-cli)"
+  return 0
+}
+
+command -v go >/dev/null || die "Go is needed to build the lab's tools (https://go.dev/doc/install)"
+wanted=("$@")
+(( ${#wanted[@]} )) || wanted=(redis kwok temporal etcd kube)
+for tool in "${wanted[@]}"; do
+  case $tool in
+    kube|etcd|temporal|kwok|redis) "provision_$tool" ;;
+    *) die "unknown tool '$tool' (known: kube etcd temporal kwok redis)" ;;
+  esac
+done
+log "all tools ready in $BIN"
+echo "$BIN"
