@@ -1,0 +1,578 @@
+/**
+ * The storage simulator's controller: plays the storage vendor's CSI controller side on every site
+ * through that site's real Kubernetes API. Each period it observes every site, reconciles what the
+ * vendor would (provisioning, replication objects, network fences, snapshots, clones, volume
+ * deletion), then runs one data-plane period (writes from Running pods, replication).
+ *
+ * It polls rather than watches: a site whose API stops answering is simply "down" for the array,
+ * which is exactly the datacenter loss the lab simulates with kill-site.
+ */
+import type * as k8s from '@kubernetes/client-node';
+import type { Logger } from '../../common/logging.ts';
+import {
+  CRD,
+  type CustomObject,
+  type SiteApi,
+  isConflict,
+  isNotFound,
+  listClusterCustom,
+  listCustom,
+  mergePatch,
+} from '../../common/k8s.ts';
+import {
+  applyWrites,
+  cloneVolume,
+  deleteCopy,
+  demote,
+  promote,
+  provisionVolume,
+  removeFence,
+  replicate,
+  requestResync,
+  setFence,
+  takeSnapshot,
+  type SimState,
+} from './model.ts';
+import { SIM_DRIVER, FORCE_PROMOTION_ANNOTATION } from './constants.ts';
+
+type VolumeReplication = CustomObject<
+  {
+    volumeReplicationClass: string;
+    replicationState: 'primary' | 'secondary' | 'resync';
+    dataSource: { apiGroup?: string; kind: string; name: string };
+    autoResync?: boolean;
+    replicationHandle?: string;
+  },
+  Record<string, unknown>
+>;
+type NetworkFence = CustomObject<{ fenceState?: 'Fenced' | 'Unfenced'; cidrs?: string[] }>;
+type VolumeSnapshot = CustomObject<
+  {
+    source: { persistentVolumeClaimName?: string; volumeSnapshotContentName?: string };
+    volumeSnapshotClassName?: string;
+  },
+  { boundVolumeSnapshotContentName?: string; readyToUse?: boolean }
+>;
+type VolumeSnapshotContent = CustomObject<
+  {
+    source: { volumeHandle?: string; snapshotHandle?: string };
+    volumeSnapshotRef: { name?: string; namespace?: string; uid?: string };
+    driver: string;
+    deletionPolicy: 'Delete' | 'Retain';
+  },
+  { snapshotHandle?: string; readyToUse?: boolean }
+>;
+
+interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime?: string;
+}
+
+/** Everything the array needs to know about one site, read in one period. */
+interface SiteView {
+  api: SiteApi;
+  pvcs: k8s.V1PersistentVolumeClaim[];
+  pvs: k8s.V1PersistentVolume[];
+  pods: k8s.V1Pod[];
+  classes: k8s.V1StorageClass[];
+  vrs: VolumeReplication[];
+  fences: NetworkFence[];
+  snapshots: VolumeSnapshot[];
+  contents: VolumeSnapshotContent[];
+}
+
+export class StorageSimController {
+  constructor(
+    private readonly sites: SiteApi[],
+    private readonly state: SimState,
+    private readonly log: Logger,
+  ) {}
+
+  /** One period: observe, reconcile each reachable site, then the data plane. */
+  async tick(now: number): Promise<void> {
+    const views = await Promise.all(this.sites.map((api) => this.observe(api)));
+    for (const [i, api] of this.sites.entries()) {
+      const site = this.state.sites[api.site];
+      if (!site) continue;
+      const up = views[i] !== undefined;
+      if (site.up !== up)
+        this.log.warn({ site: api.site, up }, up ? 'site is reachable again' : 'site is unreachable');
+      site.up = up;
+    }
+    for (const view of views) {
+      if (!view) continue;
+      await this.step(view, 'fences', () => this.reconcileFences(view));
+      await this.step(view, 'provisioning', () => this.reconcileClaims(view, now));
+      await this.step(view, 'volume deletion', () => this.reconcileReleasedVolumes(view));
+      await this.step(view, 'replication', () => this.reconcileReplications(view, now));
+      await this.step(view, 'snapshots', () => this.reconcileSnapshots(view, now));
+    }
+    const inUse = views.flatMap((view) => (view ? this.volumesInUse(view) : []));
+    applyWrites(this.state, inUse, now);
+    replicate(this.state, now);
+  }
+
+  private async step(view: SiteView, what: string, run: () => Promise<void>): Promise<void> {
+    try {
+      await run();
+    } catch (err) {
+      this.log.error(
+        { site: view.api.site, step: what, err },
+        `reconcile ${what} failed; retrying next period`,
+      );
+    }
+  }
+
+  private async observe(api: SiteApi): Promise<SiteView | undefined> {
+    try {
+      const [pvcs, pvs, pods, classes, vrs, fences, snapshots, contents] = await Promise.all([
+        api.core.listPersistentVolumeClaimForAllNamespaces(),
+        api.core.listPersistentVolume(),
+        api.core.listPodForAllNamespaces(),
+        api.storage.listStorageClass(),
+        listCustom<VolumeReplication>(api, CRD.volumeReplication),
+        listClusterCustom<NetworkFence>(api, CRD.networkFence),
+        listCustom<VolumeSnapshot>(api, CRD.volumeSnapshot),
+        listClusterCustom<VolumeSnapshotContent>(api, CRD.volumeSnapshotContent),
+      ]);
+      return {
+        api,
+        pvcs: pvcs.items,
+        pvs: pvs.items,
+        pods: pods.items,
+        classes: classes.items,
+        vrs,
+        fences,
+        snapshots,
+        contents,
+      };
+    } catch (err) {
+      this.log.debug({ site: api.site, err: String(err) }, 'site not observable');
+      return undefined;
+    }
+  }
+
+  private async reconcileFences(view: SiteView): Promise<void> {
+    const site = view.api.site;
+    const seen = new Set<string>();
+    for (const nf of view.fences) {
+      const key = `${site}/${nf.metadata.name}`;
+      seen.add(key);
+      const fenced = (nf.spec.fenceState ?? 'Fenced') === 'Fenced';
+      const result = setFence(this.state, key, { cidrs: nf.spec.cidrs ?? [], fenced });
+      const status = { result: result.ok ? 'Succeeded' : 'Failed', message: result.message };
+      if (nf.status?.['result'] !== status.result || nf.status?.['message'] !== status.message) {
+        await view.api.custom.patchClusterCustomObjectStatus(
+          { ...CRD.networkFence, name: nf.metadata.name!, body: { status } },
+          mergePatch,
+        );
+        this.log.info({ site, fence: nf.metadata.name, ...status }, 'network fence reconciled');
+      }
+    }
+    for (const key of Object.keys(this.state.fences)) {
+      if (key.startsWith(`${site}/`) && !seen.has(key)) {
+        removeFence(this.state, key);
+        this.log.info({ site, fence: key }, 'network fence removed');
+      }
+    }
+  }
+
+  private ourClass(view: SiteView, name: string | undefined): k8s.V1StorageClass | undefined {
+    const sc = view.classes.find((c) => c.metadata?.name === name);
+    return sc?.provisioner === SIM_DRIVER ? sc : undefined;
+  }
+
+  /** Dynamic provisioning (and clones) for unbound claims of the simulator's StorageClasses. */
+  private async reconcileClaims(view: SiteView, now: number): Promise<void> {
+    const site = view.api.site;
+    for (const pvc of view.pvcs) {
+      const sc = this.ourClass(view, pvc.spec?.storageClassName);
+      const spec = pvc.spec;
+      if (
+        !sc ||
+        !spec ||
+        spec.volumeName ||
+        pvc.status?.phase !== 'Pending' ||
+        pvc.metadata?.deletionTimestamp
+      )
+        continue;
+      const uid = pvc.metadata!.uid!;
+      const pvName = `pvc-${uid}`;
+      if (view.pvs.some((pv) => pv.metadata?.name === pvName)) continue;
+      const handle = `simvol-${uid}`;
+      const capacityBytes = parseQuantity(spec.resources?.requests?.['storage'] ?? '1Gi');
+      const origin = { site, namespace: pvc.metadata!.namespace!, claim: pvc.metadata!.name! };
+      const source = this.cloneSource(view, pvc);
+      if (source === 'not-ready') continue;
+      if (source) cloneVolume(this.state, handle, site, { ...source, capacityBytes }, origin);
+      else provisionVolume(this.state, handle, site, capacityBytes, origin);
+      const pv: k8s.V1PersistentVolume = {
+        apiVersion: 'v1',
+        kind: 'PersistentVolume',
+        metadata: { name: pvName, annotations: { 'pv.kubernetes.io/provisioned-by': SIM_DRIVER } },
+        spec: {
+          capacity: { storage: spec.resources?.requests?.['storage'] ?? '1Gi' },
+          accessModes: spec.accessModes ?? ['ReadWriteOnce'],
+          persistentVolumeReclaimPolicy: sc.reclaimPolicy ?? 'Delete',
+          storageClassName: sc.metadata!.name!,
+          volumeMode: spec.volumeMode ?? 'Filesystem',
+          csi: { driver: SIM_DRIVER, volumeHandle: handle, fsType: 'ext4' },
+          claimRef: {
+            apiVersion: 'v1',
+            kind: 'PersistentVolumeClaim',
+            namespace: pvc.metadata!.namespace!,
+            name: pvc.metadata!.name!,
+            uid,
+          },
+        },
+      };
+      try {
+        await view.api.core.createPersistentVolume({ body: pv });
+        this.log.info(
+          { site, pvc: `${origin.namespace}/${origin.claim}`, pv: pvName, handle, clone: !!source, now },
+          'volume provisioned',
+        );
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+    }
+  }
+
+  /** The data a new claim starts from when it names a snapshot or another claim as its source. */
+  private cloneSource(
+    view: SiteView,
+    pvc: k8s.V1PersistentVolumeClaim,
+  ): { seq: number; lineage: number } | 'not-ready' | undefined {
+    const ds = pvc.spec?.dataSource;
+    if (!ds) return undefined;
+    const ns = pvc.metadata!.namespace!;
+    if (ds.kind === 'VolumeSnapshot') {
+      const vs = view.snapshots.find((s) => s.metadata.namespace === ns && s.metadata.name === ds.name);
+      const content = view.contents.find(
+        (c) => c.metadata.name === vs?.status?.boundVolumeSnapshotContentName,
+      );
+      const snap = content?.status?.snapshotHandle
+        ? this.state.snapshots[content.status.snapshotHandle]
+        : undefined;
+      return snap ? { seq: snap.seq, lineage: snap.lineage } : 'not-ready';
+    }
+    if (ds.kind === 'PersistentVolumeClaim') {
+      const handle = this.claimHandle(view, ns, ds.name);
+      const copy = handle ? this.state.volumes[handle]?.copies[view.api.site] : undefined;
+      return copy ? { seq: copy.seq, lineage: copy.lineage } : 'not-ready';
+    }
+    return undefined;
+  }
+
+  private pvHandle(pv: k8s.V1PersistentVolume | undefined): string | undefined {
+    return pv?.spec?.csi?.driver === SIM_DRIVER ? pv.spec.csi.volumeHandle : undefined;
+  }
+
+  private claimHandle(view: SiteView, namespace: string, name: string): string | undefined {
+    const pvc = view.pvcs.find((c) => c.metadata?.namespace === namespace && c.metadata?.name === name);
+    if (!pvc?.spec?.volumeName) return undefined;
+    return this.pvHandle(view.pvs.find((pv) => pv.metadata?.name === pvc.spec!.volumeName));
+  }
+
+  /** Reclaim policy Delete at work: a released volume's copy on this site is destroyed. */
+  private async reconcileReleasedVolumes(view: SiteView): Promise<void> {
+    for (const pv of view.pvs) {
+      const handle = this.pvHandle(pv);
+      if (!handle || pv.status?.phase !== 'Released' || pv.spec?.persistentVolumeReclaimPolicy !== 'Delete')
+        continue;
+      deleteCopy(this.state, handle, view.api.site);
+      try {
+        await view.api.core.deletePersistentVolume({ name: pv.metadata!.name! });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      this.log.warn(
+        { site: view.api.site, pv: pv.metadata!.name, handle },
+        'reclaim policy Delete: volume copy destroyed',
+      );
+    }
+  }
+
+  private async reconcileReplications(view: SiteView, now: number): Promise<void> {
+    const site = view.api.site;
+    for (const vr of view.vrs) {
+      const ns = vr.metadata.namespace!;
+      const generation = vr.metadata.generation ?? 0;
+      const handle =
+        (vr.spec.dataSource?.kind === 'PersistentVolumeClaim'
+          ? this.claimHandle(view, ns, vr.spec.dataSource.name)
+          : undefined) ?? vr.spec.replicationHandle;
+      const vol = handle ? this.state.volumes[handle] : undefined;
+      const copy = vol?.copies[site];
+      const conditions: Condition[] = [];
+      const status: Record<string, unknown> = { observedGeneration: generation };
+      if (!vol || !copy) {
+        status['state'] = 'Unknown';
+        status['message'] = handle
+          ? `volume ${handle} has no copy on ${site}`
+          : `claim ${ns}/${vr.spec.dataSource?.name} is not bound to a ${SIM_DRIVER} volume and no replicationHandle is set`;
+        conditions.push(cond('Validated', 'False', 'VolumeNotFound', String(status['message'])));
+      } else {
+        conditions.push(cond('Validated', 'True', 'Validated', `volume ${vol.handle}`));
+        let completed: Condition;
+        const desired = vr.spec.replicationState;
+        if (desired === 'primary') {
+          const force = vr.metadata.annotations?.[FORCE_PROMOTION_ANNOTATION] === 'true';
+          const wasPrimary = copy.role === 'primary';
+          const result = promote(this.state, vol.handle, site, force, now);
+          if (result.outcome === 'promoted') {
+            completed = cond('Completed', 'True', 'Promoted', 'volume is primary');
+            if (!wasPrimary)
+              this.log.info({ site, vr: `${ns}/${vr.metadata.name}`, handle, force }, 'volume promoted');
+          } else if (result.outcome === 'pending') {
+            completed = cond('Completed', 'False', 'Promoting', result.reason);
+          } else {
+            completed = cond('Completed', 'False', 'FailedToPromote', result.reason);
+            if (vr.status?.['message'] !== result.reason) {
+              this.log.warn(
+                { site, vr: `${ns}/${vr.metadata.name}`, handle, reason: result.reason },
+                'promotion refused',
+              );
+            }
+          }
+        } else {
+          if (copy.role === 'primary')
+            this.log.info({ site, vr: `${ns}/${vr.metadata.name}`, handle }, 'volume demoted');
+          demote(this.state, vol.handle, site);
+          // A resync is requested once per generation; it completes with the next delivered sync.
+          if (desired === 'resync' || (vr.spec.autoResync && copy.needsResync)) {
+            if (
+              vr.status?.['observedGeneration'] !== generation ||
+              (vr.spec.autoResync && !copy.resyncRequested && copy.needsResync)
+            ) {
+              requestResync(this.state, vol.handle, site);
+            }
+          }
+          completed = copy.resyncRequested
+            ? cond('Completed', 'False', 'Resyncing', 'resync in progress')
+            : cond('Completed', 'True', desired === 'resync' ? 'Resynced' : 'Demoted', 'volume is secondary');
+        }
+        conditions.push(completed);
+        const primaries = Object.values(vol.copies).filter((c) => c.role === 'primary');
+        const peersReachable =
+          Object.values(vol.copies).every((c) => this.state.sites[c.site]?.up) && !this.state.faults.linkDown;
+        conditions.push(
+          copy.needsResync
+            ? cond(
+                'Degraded',
+                'True',
+                'ResyncRequired',
+                'this copy diverged from the primary; set replicationState resync',
+              )
+            : primaries.length > 1
+              ? cond('Degraded', 'True', 'MultiplePrimaries', 'more than one copy is primary')
+              : cond('Degraded', 'False', 'Healthy', ''),
+        );
+        conditions.push(
+          copy.resyncRequested
+            ? cond('Resyncing', 'True', 'Resyncing', 'resync in progress')
+            : cond('Resyncing', 'False', 'NotResyncing', ''),
+        );
+        conditions.push(
+          primaries.length === 1 && peersReachable && !Object.values(vol.copies).some((c) => c.needsResync)
+            ? cond('Replicating', 'True', 'Replicating', `from ${primaries[0]!.site}`)
+            : cond('Replicating', 'False', peersReachable ? 'NotReplicating' : 'PeerUnreachable', ''),
+        );
+        status['state'] = copy.role === 'primary' ? 'Primary' : 'Secondary';
+        status['message'] = completed.message;
+        if (vol.lastSync) {
+          status['lastSyncTime'] = new Date(vol.lastSync.startedAt).toISOString().replace(/\.\d{3}Z$/, 'Z');
+          status['lastSyncDuration'] = `${(vol.lastSync.durationMs / 1000).toFixed(3)}s`;
+          status['lastSyncBytes'] = vol.lastSync.bytes;
+        }
+      }
+      status['conditions'] = mergeConditions(
+        vr.status?.['conditions'] as Condition[] | undefined,
+        conditions,
+        generation,
+        now,
+      );
+      if (!sameStatus(vr.status, status)) {
+        await view.api.custom.patchNamespacedCustomObjectStatus(
+          { ...CRD.volumeReplication, namespace: ns, name: vr.metadata.name!, body: { status } },
+          mergePatch,
+        );
+      }
+    }
+  }
+
+  /** Dynamic snapshots (from a claim or a volume handle) and binding of pre-provisioned ones. */
+  private async reconcileSnapshots(view: SiteView, now: number): Promise<void> {
+    const site = view.api.site;
+    for (const content of view.contents) {
+      if (content.spec.driver !== SIM_DRIVER || content.status?.readyToUse) continue;
+      const src = content.spec.source;
+      const handle = src.snapshotHandle ?? `simsnap-${content.metadata.uid}`;
+      const snap = src.volumeHandle
+        ? takeSnapshot(this.state, handle, src.volumeHandle, site, now)
+        : this.state.snapshots[handle];
+      await view.api.custom.patchClusterCustomObjectStatus(
+        {
+          ...CRD.volumeSnapshotContent,
+          name: content.metadata.name!,
+          body: {
+            status: snap
+              ? {
+                  snapshotHandle: handle,
+                  readyToUse: true,
+                  restoreSize: snap.sizeBytes,
+                  creationTime: snap.createdAt * 1_000_000,
+                }
+              : {
+                  readyToUse: false,
+                  error: {
+                    message: `no volume ${src.volumeHandle ?? handle} on ${site}`,
+                    time: new Date(now).toISOString(),
+                  },
+                },
+          },
+        },
+        mergePatch,
+      );
+    }
+    for (const vs of view.snapshots) {
+      if (vs.status?.readyToUse) continue;
+      const ns = vs.metadata.namespace!;
+      let contentName = vs.spec.source.volumeSnapshotContentName;
+      if (vs.spec.source.persistentVolumeClaimName) {
+        const handle = this.claimHandle(view, ns, vs.spec.source.persistentVolumeClaimName);
+        if (!handle) continue;
+        contentName = `snapcontent-${vs.metadata.uid}`;
+        if (!view.contents.some((c) => c.metadata.name === contentName)) {
+          try {
+            await view.api.custom.createClusterCustomObject({
+              ...CRD.volumeSnapshotContent,
+              body: {
+                apiVersion: 'snapshot.storage.k8s.io/v1',
+                kind: 'VolumeSnapshotContent',
+                metadata: { name: contentName },
+                spec: {
+                  driver: SIM_DRIVER,
+                  deletionPolicy: 'Delete',
+                  source: { volumeHandle: handle },
+                  volumeSnapshotRef: {
+                    kind: 'VolumeSnapshot',
+                    apiVersion: 'snapshot.storage.k8s.io/v1',
+                    name: vs.metadata.name,
+                    namespace: ns,
+                    uid: vs.metadata.uid,
+                  },
+                  ...(vs.spec.volumeSnapshotClassName
+                    ? { volumeSnapshotClassName: vs.spec.volumeSnapshotClassName }
+                    : {}),
+                },
+              },
+            });
+          } catch (err) {
+            if (!isConflict(err)) throw err;
+          }
+          continue; // its status is set next period, by the loop above
+        }
+      }
+      const content = view.contents.find((c) => c.metadata.name === contentName);
+      if (!content?.status?.readyToUse) continue;
+      const snap = this.state.snapshots[content.status.snapshotHandle ?? ''];
+      await view.api.custom.patchNamespacedCustomObjectStatus(
+        {
+          ...CRD.volumeSnapshot,
+          namespace: ns,
+          name: vs.metadata.name!,
+          body: {
+            status: {
+              boundVolumeSnapshotContentName: contentName,
+              readyToUse: true,
+              restoreSize: snap?.sizeBytes ?? 0,
+              creationTime: new Date(snap?.createdAt ?? now).toISOString(),
+            },
+          },
+        },
+        mergePatch,
+      );
+    }
+    // Dynamic contents whose snapshot is gone follow it (their deletionPolicy is Delete).
+    for (const content of view.contents) {
+      const ref = content.spec.volumeSnapshotRef;
+      if (content.spec.driver !== SIM_DRIVER || content.spec.deletionPolicy !== 'Delete' || !ref.name)
+        continue;
+      if (view.snapshots.some((s) => s.metadata.namespace === ref.namespace && s.metadata.name === ref.name))
+        continue;
+      if (!content.metadata.name?.startsWith('snapcontent-')) continue;
+      delete this.state.snapshots[content.status?.snapshotHandle ?? ''];
+      try {
+        await view.api.custom.deleteClusterCustomObject({
+          ...CRD.volumeSnapshotContent,
+          name: content.metadata.name,
+        });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+  }
+
+  /** The volumes that Running pods on this site write to in this period. */
+  private volumesInUse(view: SiteView): Array<{ site: string; handle: string }> {
+    const used: Array<{ site: string; handle: string }> = [];
+    for (const pod of view.pods) {
+      if (pod.status?.phase !== 'Running') continue;
+      for (const v of pod.spec?.volumes ?? []) {
+        const claim = v.persistentVolumeClaim?.claimName;
+        const handle = claim ? this.claimHandle(view, pod.metadata!.namespace!, claim) : undefined;
+        if (handle) used.push({ site: view.api.site, handle });
+      }
+    }
+    return used;
+  }
+}
+
+function cond(type: string, status: Condition['status'], reason: string, message: string): Condition {
+  return { type, status, reason, message };
+}
+
+/** Keeps lastTransitionTime unless a condition's status changes (the metav1.Condition contract). */
+function mergeConditions(
+  previous: Condition[] | undefined,
+  next: Condition[],
+  generation: number,
+  now: number,
+): Condition[] {
+  return next.map((c) => {
+    const old = previous?.find((p) => p.type === c.type);
+    const lastTransitionTime =
+      old?.status === c.status && old.lastTransitionTime
+        ? old.lastTransitionTime
+        : new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    return { ...c, observedGeneration: generation, lastTransitionTime };
+  });
+}
+
+function sameStatus(current: Record<string, unknown> | undefined, next: Record<string, unknown>): boolean {
+  if (!current) return false;
+  return Object.entries(next).every(([k, v]) => JSON.stringify(current[k]) === JSON.stringify(v));
+}
+
+const UNITS: Record<string, number> = {
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  K: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  k: 1e3,
+};
+
+export function parseQuantity(q: string): number {
+  const m = /^(\d+(?:\.\d+)?)([A-Za-z]*)$/.exec(q.trim());
+  if (!m) return 0;
+  return Math.round(Number(m[1]) * (UNITS[m[2] ?? ''] ?? 1));
+}
