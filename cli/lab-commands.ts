@@ -1,0 +1,99 @@
+/** `pivot lab ...`: bring the two-datacenter lab up and down, inspect it, break it on purpose. */
+import type { Command } from 'commander';
+import { Lab } from '../lab/lab.ts';
+import type { LabStatus } from '../lab/status.ts';
+import { EXIT, printJson, runCommand, stepPrinter } from './output.ts';
+
+export function formatStatus(s: LabStatus): string {
+  const mark = (state: string): string => (state === 'running' ? 'running' : state.toUpperCase());
+  const lines = [`lab ${mark(s.state)}   (${s.labDir})`, ''];
+  for (const site of s.sites) {
+    lines.push(
+      `site ${site.name.padEnd(6)} ${mark(site.state).padEnd(10)} ${site.apiServerUrl}   nodes ready: ${site.readyNodes ?? '-'}`,
+    );
+    lines.push(
+      `            kubeconfig ${site.kubeconfig} (context ${site.context || '-'}), client CIDRs ${site.clientCidrs.join(', ')}`,
+    );
+  }
+  lines.push(
+    `temporal    ${mark(s.temporal.state).padEnd(10)} ${s.temporal.address} (namespace ${s.temporal.namespace}), web UI ${s.temporal.webUiUrl}`,
+  );
+  lines.push(`redis       ${mark(s.redis.state).padEnd(10)} ${s.redis.url}`);
+  lines.push(`storage-sim ${mark(s.storageSimulator.state).padEnd(10)} ${s.storageSimulator.url}`);
+  lines.push('', `sample application: ${s.seeded ? 'seeded' : 'not seeded'}; logs in ${s.labDir}/logs`);
+  return lines.join('\n');
+}
+
+export function registerLabCommands(program: Command): void {
+  const lab = program
+    .command('lab')
+    .description(
+      'the local two-datacenter lab (real Temporal, two Kubernetes sites, Redis, simulated storage)',
+    );
+
+  lab
+    .command('up')
+    .description(
+      'start every part of the lab and seed the sample application; a running lab is left as it is',
+    )
+    .option('--json', 'print the lab status as JSON')
+    .action((opts: { json?: boolean }) =>
+      runCommand(async () => {
+        const { status, alreadyRunning, seconds } = await new Lab(stepPrinter()).up();
+        if (opts.json) printJson(status);
+        else process.stdout.write(`${formatStatus(status)}\n`);
+        process.stderr.write(
+          alreadyRunning
+            ? 'lab was already running: nothing changed\n'
+            : `lab up in ${seconds.toFixed(1)} s\n`,
+        );
+      }),
+    );
+
+  lab
+    .command('status')
+    .description('the state of every part, with URLs, kubeconfigs and log files')
+    .option('--json', 'print as JSON (shape: docs/lab.md)')
+    .action((opts: { json?: boolean }) =>
+      runCommand(async () => {
+        const status = await new Lab(stepPrinter(true)).status();
+        if (opts.json) printJson(status);
+        else process.stdout.write(`${formatStatus(status)}\n`);
+      }),
+    );
+
+  lab
+    .command('down')
+    .description('stop every part of the lab (state is kept unless --purge)')
+    .option('--purge', 'also delete the lab state: the next up starts from a freshly seeded lab')
+    .action((opts: { purge?: boolean }) =>
+      runCommand(async () => {
+        const { leftovers } = await new Lab(stepPrinter()).down({ purge: !!opts.purge });
+        if (leftovers.length > 0) {
+          process.stderr.write(`error: processes still running after down: ${leftovers.join(', ')}\n`);
+          return EXIT.failed;
+        }
+        process.stderr.write('lab down: no lab process left\n');
+      }),
+    );
+
+  lab
+    .command('kill-site <site>')
+    .description("stop one site's control plane, keeping its data (a datacenter loss)")
+    .action((site: string) =>
+      runCommand(async () => {
+        await new Lab(stepPrinter()).killSite(site);
+        process.stderr.write(`${site} is down\n`);
+      }),
+    );
+
+  lab
+    .command('revive-site <site>')
+    .description("restart a killed site's control plane with its data (the datacenter returns)")
+    .action((site: string) =>
+      runCommand(async () => {
+        await new Lab(stepPrinter()).reviveSite(site);
+        process.stderr.write(`${site} is back\n`);
+      }),
+    );
+}

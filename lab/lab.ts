@@ -1,0 +1,382 @@
+/**
+ * The two-datacenter lab: up, down, kill-site, revive-site. Every operation is idempotent where
+ * that makes sense (`up` on a running lab changes nothing) and refuses clearly where it does not
+ * (`kill-site` on a site already down). A failed `up` stops what it started itself, so a lab is
+ * never left half-running by it.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { connectSite, type SiteApi } from '../common/k8s.ts';
+import { sleep, waitUntil } from '../common/wait.ts';
+import { LabError } from './errors.ts';
+import {
+  REPO_ROOT,
+  SITE_CLIENT_CIDRS,
+  SITE_NAMES,
+  isSiteName,
+  labLayout,
+  type LabLayout,
+  type SiteName,
+} from './layout.ts';
+import { Daemons, isAlive, isPortOpen, killGroup } from './processes.ts';
+import { installCrds, installSiteStorage, seedSampleApp } from './seed.ts';
+import { KwokSites } from './sites.ts';
+import { DAEMONS, probeLab, type LabStatus } from './status.ts';
+import type { SimConfig } from './storage-sim/main.ts';
+import { provisionTools, toolPaths, type ToolPaths } from './tools.ts';
+
+export interface Progress {
+  step(message: string): void;
+}
+
+const SEEDED_MARKER = 'seeded';
+
+/** Storage simulator timing in the lab: fast enough for tests, slow enough to show lag. */
+const SIM_TIMING = { periodMs: 500, replicationIntervalMs: 2000, syncDurationMs: 200 };
+
+export class Lab {
+  readonly layout: LabLayout;
+  private readonly daemons: Daemons;
+
+  constructor(
+    private readonly progress: Progress,
+    layout: LabLayout = labLayout(),
+  ) {
+    this.layout = layout;
+    this.daemons = new Daemons(layout.runDir, layout.logDir);
+  }
+
+  private get seeded(): boolean {
+    return existsSync(join(this.layout.dir, SEEDED_MARKER));
+  }
+
+  /** Tools for commands that must not build anything (status, down, kill/revive). */
+  private cachedTools(): ToolPaths {
+    return toolPaths(
+      process.env['PIVOT_TOOLS_BIN'] ?? join(process.env['HOME'] ?? '/root', '.cache/pivot/tools/bin'),
+    );
+  }
+
+  private sites(tools: ToolPaths = this.cachedTools()): KwokSites {
+    return new KwokSites(this.layout, tools);
+  }
+
+  async status(): Promise<LabStatus> {
+    return probeLab(this.layout, new KwokSites(this.layout, this.toolsOrPlaceholder()), this.seeded);
+  }
+
+  /** status works before any tool is built: paths are only used to compute file locations. */
+  private toolsOrPlaceholder(): ToolPaths {
+    try {
+      return this.cachedTools();
+    } catch {
+      return { binDir: '', bin: {} as ToolPaths['bin'], kubeVersion: '' };
+    }
+  }
+
+  site(name: SiteName): SiteApi {
+    return connectSite(name, this.sites(this.toolsOrPlaceholder()).kubeconfig(name));
+  }
+
+  async up(): Promise<{ status: LabStatus; alreadyRunning: boolean; seconds: number }> {
+    const started = Date.now();
+    const tools = await provisionTools();
+    const sites = this.sites(tools);
+    const before = await probeLab(this.layout, sites, this.seeded);
+    if (before.state === 'running' && this.seeded) {
+      return { status: before, alreadyRunning: true, seconds: (Date.now() - started) / 1000 };
+    }
+    await this.checkPorts(before);
+    mkdirSync(this.layout.dir, { recursive: true });
+    const undo: Array<{ what: string; run: () => Promise<void> }> = [];
+    try {
+      if (before.redis.state !== 'running') {
+        await this.startRedis(tools);
+        undo.push({ what: 'redis', run: () => this.daemons.stop(DAEMONS.redis) });
+      }
+      if (before.temporal.state !== 'running') {
+        await this.startTemporal(tools);
+        undo.push({ what: 'temporal', run: () => this.daemons.stop(DAEMONS.temporal) });
+      }
+      for (const site of before.sites) {
+        if (site.state === 'running') continue;
+        const created = !sites.exists(site.name);
+        this.progress.step(
+          `${site.name}: ${created ? 'creating' : 'starting'} control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok)`,
+        );
+        try {
+          if (created) await sites.create(site.name);
+          else await sites.start(site.name);
+        } catch (err) {
+          undo.push({
+            what: site.name,
+            run: () => (created ? sites.delete(site.name) : sites.stop(site.name)),
+          });
+          throw new LabError(
+            `control plane failed to start: ${(err as Error).message}`,
+            site.name,
+            'read the component logs in the directory above',
+            sites.logFile(site.name),
+            { cause: err },
+          );
+        }
+        undo.push({
+          what: site.name,
+          run: () => (created ? sites.delete(site.name) : sites.stop(site.name)),
+        });
+        await this.waitForNodes(site.name);
+        this.progress.step(`${site.name}: API ${site.apiServerUrl}, ${3} simulated nodes ready`);
+      }
+      const apis = SITE_NAMES.map((s) => connectSite(s, sites.kubeconfig(s)));
+      for (const api of apis) {
+        await installCrds(api);
+        await installSiteStorage(api);
+      }
+      this.progress.step('CRDs and the simulated array installed on both sites');
+      if (before.storageSimulator.state !== 'running') {
+        await this.startStorageSim(sites);
+        undo.push({ what: 'storage simulator', run: () => this.daemons.stop(DAEMONS.storageSim) });
+      }
+      if (!this.seeded) {
+        this.progress.step('seeding the sample application orders (active on dc-a, standby on dc-b)');
+        const [dcA, dcB] = apis as [SiteApi, SiteApi];
+        await seedSampleApp(dcA, dcB);
+        writeFileSync(join(this.layout.dir, SEEDED_MARKER), new Date().toISOString());
+      }
+    } catch (err) {
+      this.progress.step(
+        `lab up failed; stopping what this run started (${undo.map((u) => u.what).join(', ') || 'nothing'})`,
+      );
+      for (const u of undo.reverse()) {
+        await u.run().catch(() => undefined);
+      }
+      throw err;
+    }
+    const status = await probeLab(this.layout, sites, this.seeded);
+    writeFileSync(this.layout.statusFile, JSON.stringify(status, null, 2));
+    return { status, alreadyRunning: false, seconds: (Date.now() - started) / 1000 };
+  }
+
+  /** Every fixed port that a part about to start needs must be free: say which one is not. */
+  private async checkPorts(status: LabStatus): Promise<void> {
+    const { ports } = this.layout;
+    const needed: Array<{ part: string; port: number; log: string }> = [];
+    if (status.redis.state === 'stopped')
+      needed.push({ part: 'redis', port: ports.redis, log: status.redis.logFile });
+    if (status.temporal.state === 'stopped') {
+      needed.push({ part: 'temporal', port: ports.temporal, log: status.temporal.logFile });
+      needed.push({ part: 'temporal web UI', port: ports.temporalUi, log: status.temporal.logFile });
+    }
+    if (status.storageSimulator.state === 'stopped') {
+      needed.push({
+        part: 'storage simulator',
+        port: ports.storageSim,
+        log: status.storageSimulator.logFile,
+      });
+    }
+    for (const s of status.sites) {
+      if (s.state === 'stopped')
+        needed.push({ part: `${s.name} kube-apiserver`, port: ports.apiServer[s.name], log: s.logDir });
+    }
+    for (const n of needed) {
+      if (await isPortOpen(n.port)) {
+        throw new LabError(
+          `port ${n.port} is already in use by another process`,
+          n.part,
+          `free port ${n.port} (e.g. \`ss -ltnp 'sport = :${n.port}'\` shows who holds it) or move the lab with PIVOT_LAB_PORT_BASE; nothing was started`,
+          n.log,
+        );
+      }
+    }
+  }
+
+  private async startRedis(tools: ToolPaths): Promise<void> {
+    mkdirSync(this.layout.redisDir, { recursive: true });
+    this.daemons.start({
+      name: DAEMONS.redis,
+      command: tools.bin['redis-server'],
+      args: [
+        '--port',
+        String(this.layout.ports.redis),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        this.layout.redisDir,
+        '--appendonly',
+        'yes',
+        '--daemonize',
+        'no',
+      ],
+    });
+    await this.waitForDaemon('redis', DAEMONS.redis, this.layout.ports.redis, 20_000);
+    this.progress.step(`redis: redis://127.0.0.1:${this.layout.ports.redis}`);
+  }
+
+  private async startTemporal(tools: ToolPaths): Promise<void> {
+    mkdirSync(dirname(this.layout.temporalDb), { recursive: true });
+    const { ports } = this.layout;
+    this.daemons.start({
+      name: DAEMONS.temporal,
+      command: tools.bin.temporal,
+      args: [
+        'server',
+        'start-dev',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(ports.temporal),
+        '--ui-port',
+        String(ports.temporalUi),
+        '--db-filename',
+        this.layout.temporalDb,
+        '--log-format',
+        'json',
+        '--log-level',
+        'warn',
+      ],
+    });
+    await this.waitForDaemon('temporal', DAEMONS.temporal, ports.temporal, 90_000);
+    this.progress.step(`temporal: 127.0.0.1:${ports.temporal}, web UI http://127.0.0.1:${ports.temporalUi}`);
+  }
+
+  private async startStorageSim(sites: KwokSites): Promise<void> {
+    const config: SimConfig = {
+      sites: SITE_NAMES.map((name) => ({
+        name,
+        kubeconfig: sites.kubeconfig(name),
+        clientCidrs: SITE_CLIENT_CIDRS[name],
+      })),
+      port: this.layout.ports.storageSim,
+      stateFile: this.layout.simState,
+      ...SIM_TIMING,
+    };
+    mkdirSync(dirname(this.layout.simConfig), { recursive: true });
+    writeFileSync(this.layout.simConfig, JSON.stringify(config, null, 2));
+    this.daemons.start({
+      name: DAEMONS.storageSim,
+      command: process.execPath,
+      args: ['--import', 'tsx', join(REPO_ROOT, 'lab', 'storage-sim', 'main.ts'), this.layout.simConfig],
+      cwd: REPO_ROOT,
+    });
+    await this.waitForDaemon('storage simulator', DAEMONS.storageSim, this.layout.ports.storageSim, 30_000);
+    this.progress.step(`storage simulator: http://127.0.0.1:${this.layout.ports.storageSim}`);
+  }
+
+  private async waitForDaemon(part: string, name: string, port: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (!this.daemons.isRunning(name)) {
+        throw new LabError(
+          'exited during start-up',
+          part,
+          'read its log for the reason',
+          this.daemons.logFile(name),
+        );
+      }
+      if (await isPortOpen(port)) return;
+      await sleep(250);
+    }
+    await this.daemons.stop(name);
+    throw new LabError(
+      `did not open port ${port} within ${timeoutMs / 1000} s`,
+      part,
+      'read its log for the reason',
+      this.daemons.logFile(name),
+    );
+  }
+
+  private async waitForNodes(site: SiteName): Promise<void> {
+    const api = this.site(site);
+    await waitUntil(
+      `${site}'s simulated nodes to be Ready`,
+      async () => {
+        const nodes = await api.core.listNode();
+        const ready = nodes.items.filter((n) =>
+          n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+        );
+        return ready.length >= 3 || `${ready.length} ready`;
+      },
+      { timeoutMs: 120_000 },
+    );
+  }
+
+  async down({ purge }: { purge: boolean }): Promise<{ leftovers: number[] }> {
+    for (const name of [DAEMONS.storageSim, DAEMONS.temporal, DAEMONS.redis]) {
+      this.progress.step(`stopping ${name}`);
+      await this.daemons.stop(name);
+    }
+    let sites: KwokSites | undefined;
+    try {
+      sites = this.sites();
+    } catch {
+      sites = undefined; // no tools: no cluster can have been created by them
+    }
+    for (const site of SITE_NAMES) {
+      if (!sites?.exists(site)) continue;
+      this.progress.step(`${purge ? 'deleting' : 'stopping'} ${site}`);
+      await (purge ? sites.delete(site) : sites.stop(site)).catch((err: unknown) =>
+        this.progress.step(`${site}: ${(err as Error).message}`),
+      );
+    }
+    // Anything still running from this lab's directory (a crashed start, a stray component) goes too.
+    const leftovers = labProcesses(this.layout.dir);
+    for (const pid of leftovers) await killGroup(pid, 5000);
+    if (purge) {
+      rmSync(this.layout.dir, { recursive: true, force: true });
+      this.progress.step(`removed ${this.layout.dir}`);
+    }
+    return { leftovers: labProcesses(this.layout.dir) };
+  }
+
+  async killSite(name: string): Promise<void> {
+    const site = this.checkSiteName(name);
+    const status = await this.status();
+    const s = status.sites.find((x) => x.name === site)!;
+    if (s.state === 'stopped') {
+      throw new LabError('is already down', site, `bring it back with \`pivot lab revive-site ${site}\``);
+    }
+    await this.sites().stop(site);
+    await waitUntil(
+      `${site}'s API server to stop answering`,
+      async () => !(await isPortOpen(this.layout.ports.apiServer[site])),
+      {
+        timeoutMs: 30_000,
+      },
+    );
+  }
+
+  async reviveSite(name: string): Promise<void> {
+    const site = this.checkSiteName(name);
+    const status = await this.status();
+    const s = status.sites.find((x) => x.name === site)!;
+    if (s.state === 'running') throw new LabError('is already running', site, 'nothing to revive');
+    if (!this.sites().exists(site))
+      throw new LabError('was never created', site, 'start the lab with `pivot lab up`');
+    await this.sites().start(site);
+    await this.waitForNodes(site);
+  }
+
+  private checkSiteName(name: string): SiteName {
+    if (!isSiteName(name)) {
+      throw new LabError(`unknown site "${name}"`, 'lab', `use one of: ${SITE_NAMES.join(', ')}`);
+    }
+    return name;
+  }
+}
+
+/** Pids of live processes whose command line mentions the lab directory. */
+export function labProcesses(labDir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmdline.includes(labDir) && isAlive(pid)) pids.push(pid);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
+}

@@ -1,0 +1,72 @@
+/**
+ * Where the lab keeps its state and which ports it uses. Everything lives under one directory
+ * (PIVOT_LAB_DIR, default `.lab/` in the checkout) so that `lab down --purge` is one removal and two
+ * checkouts never share state. Ports are fixed (from PIVOT_LAB_PORT_BASE) so that URLs are stable
+ * and a port already taken is reported by name before anything starts.
+ */
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+export const SITE_NAMES = ['dc-a', 'dc-b'] as const;
+export type SiteName = (typeof SITE_NAMES)[number];
+
+export function isSiteName(name: string): name is SiteName {
+  return (SITE_NAMES as readonly string[]).includes(name);
+}
+
+/** The client networks of each site's nodes: what a NetworkFence names to cut a site off. */
+export const SITE_CLIENT_CIDRS: Record<SiteName, string[]> = {
+  'dc-a': ['10.10.0.0/16'],
+  'dc-b': ['10.20.0.0/16'],
+};
+
+export interface LabPorts {
+  temporal: number;
+  temporalUi: number;
+  redis: number;
+  storageSim: number;
+  apiServer: Record<SiteName, number>;
+}
+
+export interface LabLayout {
+  dir: string;
+  runDir: string;
+  logDir: string;
+  kwokDir: string;
+  temporalDb: string;
+  redisDir: string;
+  simConfig: string;
+  simState: string;
+  statusFile: string;
+  ports: LabPorts;
+}
+
+export function labLayout(env: NodeJS.ProcessEnv = process.env): LabLayout {
+  const dir = resolve(env['PIVOT_LAB_DIR'] ?? join(REPO_ROOT, '.lab'));
+  const base = Number(env['PIVOT_LAB_PORT_BASE'] ?? 17000);
+  if (!Number.isInteger(base) || base < 1024 || base > 60000) {
+    throw new Error(
+      `PIVOT_LAB_PORT_BASE must be an integer between 1024 and 60000, got ${env['PIVOT_LAB_PORT_BASE']}`,
+    );
+  }
+  return {
+    dir,
+    runDir: join(dir, 'run'),
+    logDir: join(dir, 'logs'),
+    kwokDir: join(dir, 'kwok'),
+    temporalDb: join(dir, 'temporal', 'temporal.db'),
+    redisDir: join(dir, 'redis'),
+    simConfig: join(dir, 'storage-sim', 'config.json'),
+    simState: join(dir, 'storage-sim', 'state.json'),
+    statusFile: join(dir, 'lab.json'),
+    ports: {
+      temporal: base + 233,
+      temporalUi: base + 234,
+      redis: base + 379,
+      storageSim: base + 380,
+      apiServer: { 'dc-a': base + 443, 'dc-b': base + 444 },
+    },
+  };
+}

@@ -1,0 +1,151 @@
+/**
+ * What `lab up` installs on the sites: our CRDs (lab/crds), the simulated array's driver and
+ * classes (seed/site-storage.yaml), and the sample application `orders` (seed/orders.yaml), active
+ * on dc-a with every volume replicated to dc-b, where the namespace stands by at 0 replicas with
+ * secondary VolumeReplications.
+ */
+import * as k8s from '@kubernetes/client-node';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { CRD, FIELD_MANAGER, type SiteApi } from '../common/k8s.ts';
+import { waitUntil } from '../common/wait.ts';
+import { REPO_ROOT } from './layout.ts';
+
+const SEED_DIR = join(REPO_ROOT, 'lab', 'seed');
+const CRD_DIR = join(REPO_ROOT, 'lab', 'crds');
+
+export const SAMPLE_APP = {
+  namespace: 'orders',
+  /** The claims the StatefulSets' templates create on the active site. */
+  claims: ['data-mysql-0', 'data-mysql-1', 'data-mysql-2', 'data-redis-0'],
+  workloads: [
+    { kind: 'StatefulSet', name: 'mysql', replicas: 3 },
+    { kind: 'StatefulSet', name: 'redis', replicas: 1 },
+    { kind: 'Deployment', name: 'orders-api', replicas: 2 },
+  ],
+} as const;
+
+export function loadManifests(file: string): k8s.KubernetesObject[] {
+  return parseAllDocuments(readFileSync(file, 'utf8'))
+    .map((d) => d.toJS() as k8s.KubernetesObject | null)
+    .filter((o): o is k8s.KubernetesObject => !!o);
+}
+
+export async function apply(api: SiteApi, objects: k8s.KubernetesObject[]): Promise<void> {
+  for (const obj of objects) {
+    await api.objects.patch(
+      obj,
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      true,
+      k8s.PatchStrategy.ServerSideApply,
+    );
+  }
+}
+
+export async function installCrds(api: SiteApi): Promise<void> {
+  const crds = readdirSync(CRD_DIR)
+    .filter((f) => f.endsWith('.yaml'))
+    .flatMap((f) => loadManifests(join(CRD_DIR, f)));
+  await apply(api, crds);
+  const ext = api.kubeConfig.makeApiClient(k8s.ApiextensionsV1Api);
+  for (const crd of crds) {
+    const name = crd.metadata!.name!;
+    await waitUntil(
+      `CRD ${name} to be established on ${api.site}`,
+      async () => {
+        const got = await ext.readCustomResourceDefinition({ name });
+        return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
+      },
+      { timeoutMs: 60_000 },
+    );
+  }
+}
+
+export async function installSiteStorage(api: SiteApi): Promise<void> {
+  await apply(api, loadManifests(join(SEED_DIR, 'site-storage.yaml')));
+}
+
+function withReplicas(objects: k8s.KubernetesObject[], replicas: number | undefined): k8s.KubernetesObject[] {
+  if (replicas === undefined) return objects;
+  return objects.map((o) =>
+    o.kind === 'StatefulSet' || o.kind === 'Deployment'
+      ? ({ ...o, spec: { ...(o as { spec: object }).spec, replicas } } as k8s.KubernetesObject)
+      : o,
+  );
+}
+
+function volumeReplication(
+  claim: string,
+  state: 'primary' | 'secondary',
+  handle?: string,
+): k8s.KubernetesObject {
+  return {
+    apiVersion: `${CRD.volumeReplication.group}/${CRD.volumeReplication.version}`,
+    kind: 'VolumeReplication',
+    metadata: {
+      name: claim,
+      namespace: SAMPLE_APP.namespace,
+      labels: { 'app.kubernetes.io/part-of': 'orders' },
+    },
+    spec: {
+      volumeReplicationClass: 'sim-replication',
+      replicationState: state,
+      dataSource: { kind: 'PersistentVolumeClaim', name: claim },
+      autoResync: false,
+      ...(handle ? { replicationHandle: handle } : {}),
+    },
+  } as k8s.KubernetesObject;
+}
+
+/** Seeds `orders`: active on `active`, standing by on `standby`. Returns when the app is Ready. */
+export async function seedSampleApp(active: SiteApi, standby: SiteApi): Promise<void> {
+  const app = loadManifests(join(SEED_DIR, 'orders.yaml'));
+  await apply(active, app);
+  await apply(standby, withReplicas(app, 0));
+  const handles = new Map<string, string>();
+  await waitUntil(
+    `the ${SAMPLE_APP.claims.length} claims of ${SAMPLE_APP.namespace} to be bound on ${active.site}`,
+    async () => {
+      const pvcs = await active.core.listNamespacedPersistentVolumeClaim({ namespace: SAMPLE_APP.namespace });
+      for (const pvc of pvcs.items) {
+        if (pvc.status?.phase !== 'Bound' || !pvc.spec?.volumeName) continue;
+        const pv = await active.core.readPersistentVolume({ name: pvc.spec.volumeName });
+        if (pv.spec?.csi?.volumeHandle) handles.set(pvc.metadata!.name!, pv.spec.csi.volumeHandle);
+      }
+      return SAMPLE_APP.claims.every((c) => handles.has(c)) || `${handles.size} bound`;
+    },
+    { timeoutMs: 120_000 },
+  );
+  await apply(
+    active,
+    SAMPLE_APP.claims.map((c) => volumeReplication(c, 'primary')),
+  );
+  await apply(
+    standby,
+    SAMPLE_APP.claims.map((c) => volumeReplication(c, 'secondary', handles.get(c))),
+  );
+  await waitForWorkloadsReady(active, 180_000);
+}
+
+export async function waitForWorkloadsReady(api: SiteApi, timeoutMs: number): Promise<void> {
+  const ns = SAMPLE_APP.namespace;
+  await waitUntil(
+    `the ${ns} workloads to be Ready on ${api.site}`,
+    async () => {
+      const pending: string[] = [];
+      for (const w of SAMPLE_APP.workloads) {
+        const obj =
+          w.kind === 'StatefulSet'
+            ? await api.apps.readNamespacedStatefulSet({ name: w.name, namespace: ns })
+            : await api.apps.readNamespacedDeployment({ name: w.name, namespace: ns });
+        const ready = obj.status?.readyReplicas ?? 0;
+        if (ready < (obj.spec?.replicas ?? 0)) pending.push(`${w.name} ${ready}/${obj.spec?.replicas}`);
+      }
+      return pending.length === 0 || pending.join(', ');
+    },
+    { timeoutMs, intervalMs: 1000 },
+  );
+}

@@ -1,0 +1,127 @@
+/**
+ * `pivot lab status`: the state of every part of the lab, probed live. The JSON shape (LabStatus)
+ * is a contract: tests, the benchmarks and later commands read it (docs/lab.md documents it).
+ */
+import * as k8s from '@kubernetes/client-node';
+import { existsSync } from 'node:fs';
+import { connectSite } from '../common/k8s.ts';
+import { SITE_CLIENT_CIDRS, SITE_NAMES, type LabLayout, type SiteName } from './layout.ts';
+import { Daemons, isPortOpen } from './processes.ts';
+import type { KwokSites } from './sites.ts';
+
+export type PartState = 'running' | 'stopped' | 'unhealthy';
+
+export interface SiteStatus {
+  name: SiteName;
+  state: PartState;
+  apiServerUrl: string;
+  kubeconfig: string;
+  context: string;
+  clientCidrs: string[];
+  /** Ready simulated nodes; absent while the site is not running. */
+  readyNodes?: number;
+  logDir: string;
+}
+
+export interface DaemonStatus {
+  state: PartState;
+  pid?: number;
+  logFile: string;
+}
+
+export interface LabStatus {
+  schemaVersion: 1;
+  labDir: string;
+  /** running: every part is; stopped: none is; degraded: anything in between (e.g. a killed site). */
+  state: 'running' | 'degraded' | 'stopped';
+  sites: SiteStatus[];
+  temporal: DaemonStatus & { address: string; namespace: string; webUiUrl: string; dbFile: string };
+  redis: DaemonStatus & { url: string };
+  storageSimulator: DaemonStatus & { url: string; stateFile: string };
+  /** The sample application was seeded (it is not seeded again by later `up`s). */
+  seeded: boolean;
+}
+
+export const DAEMONS = { temporal: 'temporal', redis: 'redis', storageSim: 'storage-sim' } as const;
+
+async function siteState(
+  kubeconfig: string,
+  site: SiteName,
+  port: number,
+): Promise<{ state: PartState; readyNodes?: number }> {
+  if (!existsSync(kubeconfig) || !(await isPortOpen(port))) return { state: 'stopped' };
+  try {
+    const api = connectSite(site, kubeconfig);
+    const nodes = await api.core.listNode();
+    const readyNodes = nodes.items.filter((n) =>
+      n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    ).length;
+    return { state: 'running', readyNodes };
+  } catch {
+    return { state: 'unhealthy' };
+  }
+}
+
+function currentContext(kubeconfig: string): string {
+  if (!existsSync(kubeconfig)) return '';
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  return kc.getCurrentContext();
+}
+
+async function daemonState(daemons: Daemons, name: string, port: number): Promise<DaemonStatus> {
+  const pid = daemons.pid(name);
+  const alive = daemons.isRunning(name);
+  const open = await isPortOpen(port);
+  const state: PartState = alive && open ? 'running' : alive || open ? 'unhealthy' : 'stopped';
+  return { state, ...(alive && pid ? { pid } : {}), logFile: daemons.logFile(name) };
+}
+
+export async function probeLab(layout: LabLayout, sites: KwokSites, seeded: boolean): Promise<LabStatus> {
+  const daemons = new Daemons(layout.runDir, layout.logDir);
+  const { ports } = layout;
+  const siteStatuses = await Promise.all(
+    SITE_NAMES.map(async (name): Promise<SiteStatus> => {
+      const kubeconfig = sites.kubeconfig(name);
+      return {
+        name,
+        ...(await siteState(kubeconfig, name, ports.apiServer[name])),
+        apiServerUrl: `https://127.0.0.1:${ports.apiServer[name]}`,
+        kubeconfig,
+        context: currentContext(kubeconfig),
+        clientCidrs: SITE_CLIENT_CIDRS[name],
+        logDir: sites.logFile(name),
+      };
+    }),
+  );
+  const [temporal, redis, storageSim] = await Promise.all([
+    daemonState(daemons, DAEMONS.temporal, ports.temporal),
+    daemonState(daemons, DAEMONS.redis, ports.redis),
+    daemonState(daemons, DAEMONS.storageSim, ports.storageSim),
+  ]);
+  const states = [...siteStatuses.map((s) => s.state), temporal.state, redis.state, storageSim.state];
+  return {
+    schemaVersion: 1,
+    labDir: layout.dir,
+    state: states.every((s) => s === 'running')
+      ? 'running'
+      : states.every((s) => s === 'stopped')
+        ? 'stopped'
+        : 'degraded',
+    sites: siteStatuses,
+    temporal: {
+      ...temporal,
+      address: `127.0.0.1:${ports.temporal}`,
+      namespace: 'default',
+      webUiUrl: `http://127.0.0.1:${ports.temporalUi}`,
+      dbFile: layout.temporalDb,
+    },
+    redis: { ...redis, url: `redis://127.0.0.1:${ports.redis}` },
+    storageSimulator: {
+      ...storageSim,
+      url: `http://127.0.0.1:${ports.storageSim}`,
+      stateFile: layout.simState,
+    },
+    seeded,
+  };
+}
