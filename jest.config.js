@@ -16,11 +16,13 @@ export default {
       ...common,
       displayName: 'lab',
       testMatch: ['<rootDir>/test/lab/**/*.test.ts'],
-      globalSetup: '<rootDir>/test/lab-setup.ts',
-      globalTeardown: '<rootDir>/test/lab-teardown.ts',
-      testTimeout: 180_000,
+      globalSetup: '<rootDir>/test/lab-setup.js',
+      globalTeardown: '<rootDir>/test/lab-teardown.js',
     },
   ],
   // The lab is one shared set of processes: its suites must not interleave.
   maxWorkers: 1,
+  // Lab steps wait on real control planes (a site restart takes seconds); unit tests never get near.
+  testTimeout: 180_000,
+  reporters: ['default', '<rootDir>/test/summary-reporter.cjs'],
 };

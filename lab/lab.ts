@@ -6,7 +6,8 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { connectSite, type SiteApi } from '../common/k8s.ts';
+import * as k8s from '@kubernetes/client-node';
+import { connectSite, isNotFound, type SiteApi } from '../common/k8s.ts';
 import { sleep, waitUntil } from '../common/wait.ts';
 import { LabError } from './errors.ts';
 import {
@@ -86,6 +87,7 @@ export class Lab {
     if (before.state === 'running' && this.seeded) {
       return { status: before, alreadyRunning: true, seconds: (Date.now() - started) / 1000 };
     }
+    await this.stopHalfStarted(before, sites);
     await this.checkPorts(before);
     mkdirSync(this.layout.dir, { recursive: true });
     const undo: Array<{ what: string; run: () => Promise<void> }> = [];
@@ -106,7 +108,7 @@ export class Lab {
         );
         try {
           if (created) await sites.create(site.name);
-          else await sites.start(site.name);
+          else await this.restartSite(sites, site.name);
         } catch (err) {
           undo.push({
             what: site.name,
@@ -157,17 +159,34 @@ export class Lab {
     return { status, alreadyRunning: false, seconds: (Date.now() - started) / 1000 };
   }
 
+  /**
+   * A part of ours that runs but does not answer (a crashed start, a site whose API is not up) is
+   * stopped, so that it is started cleanly and its ports can be checked like the others'.
+   */
+  private async stopHalfStarted(status: LabStatus, sites: KwokSites): Promise<void> {
+    for (const [name, state] of [
+      [DAEMONS.redis, status.redis.state],
+      [DAEMONS.temporal, status.temporal.state],
+      [DAEMONS.storageSim, status.storageSimulator.state],
+    ] as const) {
+      if (state === 'unhealthy' && this.daemons.isRunning(name)) await this.daemons.stop(name);
+    }
+    for (const s of status.sites) {
+      if (s.state === 'unhealthy' && sites.exists(s.name)) await sites.stop(s.name).catch(() => undefined);
+    }
+  }
+
   /** Every fixed port that a part about to start needs must be free: say which one is not. */
   private async checkPorts(status: LabStatus): Promise<void> {
     const { ports } = this.layout;
     const needed: Array<{ part: string; port: number; log: string }> = [];
-    if (status.redis.state === 'stopped')
+    if (status.redis.state !== 'running')
       needed.push({ part: 'redis', port: ports.redis, log: status.redis.logFile });
-    if (status.temporal.state === 'stopped') {
+    if (status.temporal.state !== 'running') {
       needed.push({ part: 'temporal', port: ports.temporal, log: status.temporal.logFile });
       needed.push({ part: 'temporal web UI', port: ports.temporalUi, log: status.temporal.logFile });
     }
-    if (status.storageSimulator.state === 'stopped') {
+    if (status.storageSimulator.state !== 'running') {
       needed.push({
         part: 'storage simulator',
         port: ports.storageSim,
@@ -175,8 +194,13 @@ export class Lab {
       });
     }
     for (const s of status.sites) {
-      if (s.state === 'stopped')
-        needed.push({ part: `${s.name} kube-apiserver`, port: ports.apiServer[s.name], log: s.logDir });
+      if (s.state === 'running') continue;
+      needed.push({ part: `${s.name} kube-apiserver`, port: ports.apiServer[s.name], log: s.logDir });
+      for (const [component, port] of Object.entries(ports.siteComponents[s.name]) as Array<
+        [string, number]
+      >) {
+        needed.push({ part: `${s.name} ${component}`, port, log: s.logDir });
+      }
     }
     for (const n of needed) {
       if (await isPortOpen(n.port)) {
@@ -205,6 +229,9 @@ export class Lab {
         '--appendonly',
         'yes',
         '--daemonize',
+        'no',
+        // Keep the command line (with the lab directory) visible: `down` finds strays by it.
+        '--set-proc-title',
         'no',
       ],
     });
@@ -352,8 +379,39 @@ export class Lab {
     if (s.state === 'running') throw new LabError('is already running', site, 'nothing to revive');
     if (!this.sites().exists(site))
       throw new LabError('was never created', site, 'start the lab with `pivot lab up`');
-    await this.sites().start(site);
+    await this.restartSite(this.sites(), site);
     await this.waitForNodes(site);
+  }
+
+  /**
+   * Starts a stopped site and hands its leases to the new processes. A killed site's leases still
+   * name the dead kube-controller-manager, kube-scheduler and kwok: the new ones would wait for
+   * them to expire (kwok's node leases last minutes) before scheduling or running any pod.
+   */
+  private async restartSite(sites: KwokSites, site: SiteName): Promise<void> {
+    await sites.start(site);
+    const api = this.site(site);
+    const leases = api.kubeConfig.makeApiClient(k8s.CoordinationV1Api);
+    await leases.deleteCollectionNamespacedLease({ namespace: 'kube-node-lease' });
+    for (const name of ['kube-controller-manager', 'kube-scheduler']) {
+      await leases.deleteNamespacedLease({ name, namespace: 'kube-system' }).catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
+    }
+    await waitUntil(
+      `${site}'s controllers to take over their leases`,
+      async () => {
+        const nodeLeases = await leases.listNamespacedLease({ namespace: 'kube-node-lease' });
+        const system = await leases.listNamespacedLease({ namespace: 'kube-system' });
+        const held = new Set(system.items.map((l) => l.metadata?.name));
+        const missing = ['kube-controller-manager', 'kube-scheduler'].filter((n) => !held.has(n));
+        return (
+          (nodeLeases.items.length >= 3 && missing.length === 0) ||
+          `node leases ${nodeLeases.items.length}/3, waiting for ${missing.join(', ')}`
+        );
+      },
+      { timeoutMs: 90_000, intervalMs: 500 },
+    );
   }
 
   private checkSiteName(name: string): SiteName {

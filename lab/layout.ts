@@ -22,12 +22,22 @@ export const SITE_CLIENT_CIDRS: Record<SiteName, string[]> = {
   'dc-b': ['10.20.0.0/16'],
 };
 
+/** A site's control-plane ports besides the API server's, fixed so a stopped site keeps them. */
+export interface SiteComponentPorts {
+  etcd: number;
+  etcdPeer: number;
+  kwokController: number;
+  kubeControllerManager: number;
+  kubeScheduler: number;
+}
+
 export interface LabPorts {
   temporal: number;
   temporalUi: number;
   redis: number;
   storageSim: number;
   apiServer: Record<SiteName, number>;
+  siteComponents: Record<SiteName, SiteComponentPorts>;
 }
 
 export interface LabLayout {
@@ -67,6 +77,17 @@ export function labLayout(env: NodeJS.ProcessEnv = process.env): LabLayout {
       redis: base + 379,
       storageSim: base + 380,
       apiServer: { 'dc-a': base + 443, 'dc-b': base + 444 },
+      siteComponents: { 'dc-a': componentPorts(base + 450), 'dc-b': componentPorts(base + 460) },
     },
+  };
+}
+
+function componentPorts(from: number): SiteComponentPorts {
+  return {
+    etcd: from,
+    etcdPeer: from + 1,
+    kwokController: from + 2,
+    kubeControllerManager: from + 3,
+    kubeScheduler: from + 4,
   };
 }

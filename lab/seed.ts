@@ -7,7 +7,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { CRD, FIELD_MANAGER, type SiteApi } from '../common/k8s.ts';
 import { waitUntil } from '../common/wait.ts';
 import { REPO_ROOT } from './layout.ts';
@@ -26,10 +25,15 @@ export const SAMPLE_APP = {
   ],
 } as const;
 
+/**
+ * Parses manifests into the client's typed models (loadAllYaml), not plain objects: the client
+ * serializes known kinds through their models, which would drop keys it does not recognise, such
+ * as a CRD schema's `x-kubernetes-*` extensions in their YAML spelling.
+ */
 export function loadManifests(file: string): k8s.KubernetesObject[] {
-  return parseAllDocuments(readFileSync(file, 'utf8'))
-    .map((d) => d.toJS() as k8s.KubernetesObject | null)
-    .filter((o): o is k8s.KubernetesObject => !!o);
+  return (k8s.loadAllYaml(readFileSync(file, 'utf8')) as Array<k8s.KubernetesObject | null>).filter(
+    (o): o is k8s.KubernetesObject => !!o,
+  );
 }
 
 export async function apply(api: SiteApi, objects: k8s.KubernetesObject[]): Promise<void> {

@@ -5,7 +5,7 @@
  * kwokctl's stop / start: the processes go, etcd's data stays.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { LabLayout, SiteName } from './layout.ts';
@@ -24,6 +24,8 @@ export class KwokSites {
   private env(): NodeJS.ProcessEnv {
     return {
       ...process.env,
+      // kwokctl runs `kubectl` from PATH to check readiness: ours first, not an older one.
+      PATH: `${this.tools.binDir}:${process.env['PATH'] ?? ''}`,
       KWOK_WORKDIR: this.layout.kwokDir,
       KWOK_RUNTIME: 'binary',
       KWOK_KUBE_VERSION: this.tools.kubeVersion,
@@ -62,19 +64,52 @@ export class KwokSites {
     }
   }
 
+  /**
+   * kwokctl's own config for a site: loopback only, and the etcd peer port (which has no flag).
+   * Every port is fixed: kwokctl's random choice could hand a stopped site's ports to another.
+   */
+  private writeConfig(site: SiteName): string {
+    const file = join(this.layout.kwokDir, `${site}.kwokctl.yaml`);
+    mkdirSync(this.layout.kwokDir, { recursive: true });
+    writeFileSync(
+      file,
+      [
+        'apiVersion: config.kwok.x-k8s.io/v1alpha1',
+        'kind: KwokctlConfiguration',
+        'options:',
+        '  bindAddress: 127.0.0.1',
+        `  etcdPeerPort: ${this.layout.ports.siteComponents[site].etcdPeer}`,
+        '',
+      ].join('\n'),
+    );
+    return file;
+  }
+
   async create(site: SiteName): Promise<void> {
     const b = this.tools.bin;
+    const ports = this.layout.ports.siteComponents[site];
     await this.kwokctl([
-      'create',
-      'cluster',
       '--name',
       site,
+      '-c',
+      this.writeConfig(site),
+      'create',
+      'cluster',
       '--runtime',
       'binary',
+      // Each site has its own kubeconfig in its cluster directory; never touch ~/.kube/config.
       '--kubeconfig',
-      join(this.layout.kwokDir, 'all-sites.kubeconfig'),
+      '',
       '--kube-apiserver-port',
       String(this.layout.ports.apiServer[site]),
+      '--etcd-port',
+      String(ports.etcd),
+      '--controller-port',
+      String(ports.kwokController),
+      '--kube-controller-manager-port',
+      String(ports.kubeControllerManager),
+      '--kube-scheduler-port',
+      String(ports.kubeScheduler),
       '--etcd-binary',
       b.etcd,
       '--kube-apiserver-binary',
@@ -85,18 +120,22 @@ export class KwokSites {
       b['kube-scheduler'],
       '--kwok-controller-binary',
       b.kwok,
+      // kwok renews node leases every quarter of their duration, and a restarted kwok retries at
+      // that pace: short leases let a revived site run pods within seconds, not minutes.
+      '--node-lease-duration-seconds',
+      '4',
       '--wait',
       '3m',
     ]);
-    await this.kwokctl(['scale', 'node', '--name', site, '--replicas', String(SIMULATED_NODES)]);
+    await this.kwokctl(['--name', site, 'scale', 'node', '--replicas', String(SIMULATED_NODES)]);
   }
 
   async start(site: SiteName): Promise<void> {
-    await this.kwokctl(['start', 'cluster', '--name', site, '--wait', '3m']);
+    await this.kwokctl(['--name', site, 'start', 'cluster', '--wait', '3m']);
   }
 
   async stop(site: SiteName): Promise<void> {
-    await this.kwokctl(['stop', 'cluster', '--name', site]);
+    await this.kwokctl(['--name', site, 'stop', 'cluster']);
   }
 
   async delete(site: SiteName): Promise<void> {

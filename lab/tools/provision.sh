@@ -46,11 +46,22 @@ run_logged() {
 # link NAME PATH: make PATH the lab's NAME.
 link() { ln -sfn "$2" "$BIN/$1"; }
 
+# outside_bin NAME: NAME's path on PATH, ignoring our own bin directory (whose links would
+# otherwise point at themselves).
+outside_bin() {
+  local dir
+  local IFS=:
+  for dir in $PATH; do
+    [[ $dir == "$BIN" || -z $dir ]] && continue
+    [[ -x $dir/$1 ]] && { echo "$dir/$1"; return 0; }
+  done
+  return 1
+}
+
 # on_path NAME VERSION_REGEX: succeeds (and links it) when NAME on PATH reports a matching version.
 on_path() {
   local name=$1 want=$2 found
-  found=$(command -v "$name" 2>/dev/null) || return 1
-  [[ $found == "$BIN/"* ]] && return 1
+  found=$(outside_bin "$name") || return 1
   "$found" --version 2>/dev/null | grep -Eq "$want" || return 1
   link "$name" "$found"
   log "$name: using $found from PATH"
@@ -133,14 +144,14 @@ provision_kwok() {
 }
 
 provision_redis() {
-  if ! command -v redis-server >/dev/null; then
+  if ! outside_bin redis-server >/dev/null; then
     (( EUID == 0 )) || die "redis-server is missing: install Debian's redis-server package (needs root)"
     log "redis-server: installing Debian's package"
     run_logged "apt-get install redis-server" "$TOOLS/logs/apt-redis.log" \
       bash -c 'export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q --no-install-recommends redis-server redis-tools'
   fi
-  link redis-server "$(command -v redis-server)"
-  command -v redis-cli >/dev/null && link redis-cli "$(command -v redis-cli)"
+  link redis-server "$(outside_bin redis-server)"
+  if outside_bin redis-cli >/dev/null; then link redis-cli "$(outside_bin redis-cli)"; fi
   return 0
 }
 

@@ -1,0 +1,134 @@
+/** What the lab suites share: the running lab's parts, the simulator's API and the CLI as a process. */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import type * as k8s from '@kubernetes/client-node';
+import { CRD, type SiteApi, isNotFound } from '../../common/k8s.ts';
+import { waitUntil } from '../../common/wait.ts';
+import { Lab } from '../../lab/lab.ts';
+import { REPO_ROOT, type SiteName } from '../../lab/layout.ts';
+import type { LabStatus } from '../../lab/status.ts';
+import type { Faults, Timing, VolumeReport } from '../../lab/storage-sim/model.ts';
+
+export const lab = new Lab({ step: () => undefined });
+
+export function site(name: SiteName): SiteApi {
+  return lab.site(name);
+}
+
+export async function status(): Promise<LabStatus> {
+  return lab.status();
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `pivot ARGS` as a user would, from the checkout. */
+export function pivot(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 300_000): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [join(REPO_ROOT, 'bin', 'pivot.js'), ...args],
+      { env: { ...process.env, NODE_OPTIONS: '', ...env }, timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+export const sim = {
+  url: (): string => `http://127.0.0.1:${lab.layout.ports.storageSim}`,
+  async volumes(): Promise<VolumeReport[]> {
+    const res = await fetch(`${sim.url()}/v1/volumes`);
+    return ((await res.json()) as { volumes: VolumeReport[] }).volumes;
+  },
+  async volume(handle: string): Promise<VolumeReport> {
+    const v = (await sim.volumes()).find((x) => x.handle === handle);
+    if (!v) throw new Error(`simulator has no volume ${handle}`);
+    return v;
+  },
+  async setFaults(body: Partial<Faults & Timing>): Promise<Response> {
+    return fetch(`${sim.url()}/v1/faults`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  },
+  async reset(): Promise<void> {
+    await sim.setFaults({
+      promotionDelayMs: 0,
+      failNextPromotions: 0,
+      linkDown: false,
+      replicationIntervalMs: 2000,
+      syncDurationMs: 200,
+    });
+  },
+};
+
+export type VolumeReplication = {
+  metadata: k8s.V1ObjectMeta;
+  spec: { replicationState: string; replicationHandle?: string };
+  status?: {
+    state?: string;
+    message?: string;
+    observedGeneration?: number;
+    lastSyncTime?: string;
+    conditions?: Array<{ type: string; status: string; reason: string; message: string }>;
+  };
+};
+
+export async function readVr(api: SiteApi, namespace: string, name: string): Promise<VolumeReplication> {
+  return (await api.custom.getNamespacedCustomObject({
+    ...CRD.volumeReplication,
+    namespace,
+    name,
+  })) as VolumeReplication;
+}
+
+export function condition(
+  vr: VolumeReplication,
+  type: string,
+): { status: string; reason: string; message: string } | undefined {
+  return vr.status?.conditions?.find((c) => c.type === type);
+}
+
+/** Waits until the VR's status is for its current generation and satisfies `check`. */
+export async function waitForVr(
+  api: SiteApi,
+  namespace: string,
+  name: string,
+  what: string,
+  check: (vr: VolumeReplication) => boolean,
+  timeoutMs = 30_000,
+): Promise<VolumeReplication> {
+  let last: VolumeReplication | undefined;
+  await waitUntil(
+    `${api.site} VolumeReplication ${namespace}/${name}: ${what}`,
+    async () => {
+      last = await readVr(api, namespace, name);
+      const current = last.status?.observedGeneration === last.metadata.generation;
+      return (
+        (current && check(last)) ||
+        JSON.stringify(last.status?.conditions?.map((c) => `${c.type}=${c.status}:${c.reason}`))
+      );
+    },
+    { timeoutMs, intervalMs: 300 },
+  );
+  return last!;
+}
+
+export async function deleteNamespace(api: SiteApi, name: string): Promise<void> {
+  try {
+    await api.core.deleteNamespace({ name });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
+}
