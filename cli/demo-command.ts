@@ -8,7 +8,7 @@ import { Lab } from '../lab/lab.ts';
 import { SAMPLE_APP } from '../lab/seed.ts';
 import { formatStatus } from './lab-commands.ts';
 import { runCommand, stepPrinter } from './output.ts';
-import type { VolumeReport } from '../lab/storage-sim/model.ts';
+import { StorageSimClient, formatVolumes } from '../lab/storage-sim/client.ts';
 
 export function registerDemoCommand(program: Command): void {
   program
@@ -29,13 +29,8 @@ export function registerDemoCommand(program: Command): void {
             `${site.name}: ${running.length} pods running in ${SAMPLE_APP.namespace}${running.length ? `: ${running.join(', ')}` : ' (standing by)'}`,
           );
         }
-        const res = await fetch(`${status.storageSimulator.url}/v1/volumes`);
-        const { volumes } = (await res.json()) as { volumes: VolumeReport[] };
-        out.push('', 'replicated volumes (simulated array):');
-        for (const v of volumes) {
-          const copies = v.copies.map((c) => `${c.site} ${c.role} seq ${c.seq}`).join('  |  ');
-          out.push(`  ${v.origin.namespace}/${v.origin.claim}  ${copies}  lag ${v.lagMs ?? '-'} ms`);
-        }
+        const volumes = await new StorageSimClient(status.storageSimulator.url).volumes();
+        out.push('', 'replicated volumes (simulated array):', formatVolumes(volumes));
         process.stdout.write(`${out.join('\n')}\n`);
       }),
     );

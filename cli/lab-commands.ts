@@ -1,5 +1,8 @@
 /** `pivot lab ...`: bring the two-datacenter lab up and down, inspect it, break it on purpose. */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
+import { LabError } from '../lab/errors.ts';
+import { labLayout } from '../lab/layout.ts';
+import { StorageSimClient, formatVolumes } from '../lab/storage-sim/client.ts';
 import { Lab } from '../lab/lab.ts';
 import type { LabStatus } from '../lab/status.ts';
 import { EXIT, printJson, runCommand, stepPrinter } from './output.ts';
@@ -96,4 +99,76 @@ export function registerLabCommands(program: Command): void {
         process.stderr.write(`${site} is back\n`);
       }),
     );
+
+  lab
+    .command('storage')
+    .description(
+      "the simulated array's volumes: roles, write sequences, lag, data not on the primary, split brain",
+    )
+    .option('--json', 'print the report as JSON')
+    .action((opts: { json?: boolean }) =>
+      runCommand(async () => {
+        const volumes = await storageSim().volumes();
+        if (opts.json) printJson(volumes);
+        else process.stdout.write(`${formatVolumes(volumes)}\n`);
+      }),
+    );
+
+  lab
+    .command('fault')
+    .description('inject or clear storage faults; with no option, print the current ones')
+    .option('--link <state>', 'replication link: down | up')
+    .option('--fail-promotions <n>', 'fail the next N promotions', integer)
+    .option('--promotion-delay-ms <ms>', 'delay every promotion by this long', integer)
+    .option('--replication-interval-ms <ms>', 'how often replicas are synced', integer)
+    .option('--sync-duration-ms <ms>', 'how long one sync takes', integer)
+    .option('--json', 'print the resulting settings as JSON')
+    .action((opts: FaultOptions) =>
+      runCommand(async () => {
+        if (opts.link !== undefined && opts.link !== 'up' && opts.link !== 'down') {
+          throw new LabError(
+            `--link takes "up" or "down", not "${opts.link}"`,
+            'lab',
+            'e.g. pivot lab fault --link down',
+          );
+        }
+        const change = {
+          ...(opts.link ? { linkDown: opts.link === 'down' } : {}),
+          ...(opts.failPromotions !== undefined ? { failNextPromotions: opts.failPromotions } : {}),
+          ...(opts.promotionDelayMs !== undefined ? { promotionDelayMs: opts.promotionDelayMs } : {}),
+          ...(opts.replicationIntervalMs !== undefined
+            ? { replicationIntervalMs: opts.replicationIntervalMs }
+            : {}),
+          ...(opts.syncDurationMs !== undefined ? { syncDurationMs: opts.syncDurationMs } : {}),
+        };
+        const client = storageSim();
+        const settings = Object.keys(change).length ? await client.setFaults(change) : await client.faults();
+        if (opts.json) printJson(settings);
+        else
+          process.stdout.write(
+            `${Object.entries(settings)
+              .map(([k, v]) => `${k}: ${String(v)}`)
+              .join('\n')}\n`,
+          );
+      }),
+    );
+}
+
+interface FaultOptions {
+  link?: string;
+  failPromotions?: number;
+  promotionDelayMs?: number;
+  replicationIntervalMs?: number;
+  syncDurationMs?: number;
+  json?: boolean;
+}
+
+function storageSim(): StorageSimClient {
+  return new StorageSimClient(`http://127.0.0.1:${labLayout().ports.storageSim}`);
+}
+
+function integer(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
 }

@@ -33,7 +33,7 @@ export interface Progress {
 const SEEDED_MARKER = 'seeded';
 
 /** Storage simulator timing in the lab: fast enough for tests, slow enough to show lag. */
-const SIM_TIMING = { periodMs: 500, replicationIntervalMs: 2000, syncDurationMs: 200 };
+export const LAB_SIM_TIMING = { replicationIntervalMs: 2000, syncDurationMs: 200 };
 
 export class Lab {
   readonly layout: LabLayout;
@@ -275,7 +275,8 @@ export class Lab {
       })),
       port: this.layout.ports.storageSim,
       stateFile: this.layout.simState,
-      ...SIM_TIMING,
+      periodMs: 500,
+      ...LAB_SIM_TIMING,
     };
     mkdirSync(dirname(this.layout.simConfig), { recursive: true });
     writeFileSync(this.layout.simConfig, JSON.stringify(config, null, 2));

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { CRD, type SiteApi, isNotFound } from '../../common/k8s.ts';
 import { waitUntil } from '../../common/wait.ts';
-import { Lab } from '../../lab/lab.ts';
+import { LAB_SIM_TIMING, Lab } from '../../lab/lab.ts';
 import { REPO_ROOT, type SiteName } from '../../lab/layout.ts';
 import type { LabStatus } from '../../lab/status.ts';
-import type { Faults, Timing, VolumeReport } from '../../lab/storage-sim/model.ts';
+import { StorageSimClient } from '../../lab/storage-sim/client.ts';
 
 export const lab = new Lab({ step: () => undefined });
 
@@ -40,34 +40,21 @@ export function pivot(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 3
   });
 }
 
-export const sim = {
-  url: (): string => `http://127.0.0.1:${lab.layout.ports.storageSim}`,
-  async volumes(): Promise<VolumeReport[]> {
-    const res = await fetch(`${sim.url()}/v1/volumes`);
-    return ((await res.json()) as { volumes: VolumeReport[] }).volumes;
-  },
-  async volume(handle: string): Promise<VolumeReport> {
-    const v = (await sim.volumes()).find((x) => x.handle === handle);
-    if (!v) throw new Error(`simulator has no volume ${handle}`);
-    return v;
-  },
-  async setFaults(body: Partial<Faults & Timing>): Promise<Response> {
-    return fetch(`${sim.url()}/v1/faults`, {
+/** The lab's storage simulator, plus `reset` to the lab's default faults and timing. */
+export const sim = Object.assign(new StorageSimClient(`http://127.0.0.1:${lab.layout.ports.storageSim}`), {
+  /** PATCH /v1/faults as raw HTTP, to check how the API answers bad requests. */
+  patchRaw(body: unknown): Promise<Response> {
+    return fetch(`http://127.0.0.1:${lab.layout.ports.storageSim}/v1/faults`, {
       method: 'PATCH',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
   },
-  async reset(): Promise<void> {
-    await sim.setFaults({
-      promotionDelayMs: 0,
-      failNextPromotions: 0,
-      linkDown: false,
-      replicationIntervalMs: 2000,
-      syncDurationMs: 200,
-    });
-  },
-};
+});
+
+export async function resetSim(): Promise<void> {
+  await sim.setFaults({ promotionDelayMs: 0, failNextPromotions: 0, linkDown: false, ...LAB_SIM_TIMING });
+}
 
 export type VolumeReplication = {
   metadata: k8s.V1ObjectMeta;

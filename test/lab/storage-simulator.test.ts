@@ -15,6 +15,7 @@ import {
   condition,
   deleteNamespace,
   lab,
+  resetSim,
   sim,
   site,
   status,
@@ -110,7 +111,7 @@ const copyOn = async (handle: string, s: string) =>
 let handle = '';
 
 beforeAll(async () => {
-  await sim.reset();
+  await resetSim();
   for (const api of [dcA, dcB]) await api.core.createNamespace({ body: { metadata: { name: ns } } });
   await dcA.core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: claim('data') });
   handle = await boundHandle(dcA, 'data');
@@ -121,7 +122,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await sim.reset();
+  await resetSim();
   const s = await status();
   for (const st of s.sites) if (st.state !== 'running') await lab.reviveSite(st.name);
   for (const api of [dcA, dcB]) {
@@ -129,6 +130,11 @@ afterAll(async () => {
       await api.custom.deleteClusterCustomObject({ ...CRD.networkFence, name: nf }).catch(() => undefined);
     }
     await deleteNamespace(api, ns);
+    // Retain keeps the test's PVs after their claims go: remove them so the lab stays tidy.
+    for (const pv of (await api.core.listPersistentVolume()).items) {
+      if (pv.spec?.claimRef?.namespace === ns)
+        await api.core.deletePersistentVolume({ name: pv.metadata!.name! });
+    }
   }
 });
 
@@ -213,7 +219,7 @@ describe('storage simulator on the lab', () => {
       const [a, b] = [await copyOn(handle, 'dc-a'), await copyOn(handle, 'dc-b')];
       return (a.seq === b.seq && a.lineage === b.lineage) || `dc-a ${a.seq}, dc-b ${b.seq}`;
     });
-    expect((await sim.setFaults({ failNextPromotions: 1, promotionDelayMs: 2000 })).status).toBe(200);
+    await sim.setFaults({ failNextPromotions: 1, promotionDelayMs: 2000 });
     await setState(dcB, 'primary');
     const failed = await waitForVr(
       dcB,
@@ -231,7 +237,7 @@ describe('storage simulator on the lab', () => {
       (x) => condition(x, 'Completed')?.reason === 'Promoting',
     );
     await waitForVr(dcB, ns, 'data', 'Primary', (x) => x.status?.state === 'Primary');
-    await sim.reset();
+    await resetSim();
     const before = await copyOn(handle, 'dc-b');
     await waitUntil('writes on dc-b replicated back to dc-a', async () => {
       const [a, b] = [await copyOn(handle, 'dc-a'), await copyOn(handle, 'dc-b')];
@@ -350,7 +356,7 @@ describe('storage simulator on the lab', () => {
   });
 
   it('replication lag follows the configured interval and grows while the link is down', async () => {
-    expect((await sim.setFaults({ replicationIntervalMs: 1000, syncDurationMs: 100 })).status).toBe(200);
+    await sim.setFaults({ replicationIntervalMs: 1000, syncDurationMs: 100 });
     await sleep(2500);
     const lags: number[] = [];
     for (let i = 0; i < 8; i += 1) {
@@ -374,14 +380,14 @@ describe('storage simulator on the lab', () => {
   });
 
   it('rejects a malformed fault request and changes nothing', async () => {
-    const before = await (await fetch(`${sim.url()}/v1/faults`)).json();
-    const res = await sim.setFaults({ failNextPromotions: -1, bogus: true } as never);
+    const before = await sim.faults();
+    const res = await sim.patchRaw({ failNextPromotions: -1, bogus: true });
     expect(res.status).toBe(400);
     const body = (await res.json()) as { errors: string[] };
     expect(body.errors.join('; ')).toMatch(
       /unknown field bogus.*failNextPromotions must be a non-negative integer/,
     );
-    expect(await (await fetch(`${sim.url()}/v1/faults`)).json()).toEqual(before);
+    expect(await sim.faults()).toEqual(before);
   });
 
   it('takes a snapshot of a claim and restores it into a local, unreplicated clone', async () => {
