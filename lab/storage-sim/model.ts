@@ -139,6 +139,30 @@ function newLineage(state: SimState, parent: number | undefined, forkSeq: number
   return id;
 }
 
+/** Adds a volume whose copies all start at `seq` in one new lineage. Idempotent by handle. */
+function addVolume(
+  state: SimState,
+  handle: string,
+  spec: { capacityBytes: number; replicated: boolean; seq: number; copies: Array<[string, Role]> },
+  origin: Volume['origin'],
+): Volume {
+  const existing = state.volumes[handle];
+  if (existing) return existing;
+  const vol: Volume = {
+    handle,
+    capacityBytes: spec.capacityBytes,
+    replicated: spec.replicated,
+    copies: {},
+    lineages: {},
+    splitBrain: { periods: 0 },
+    origin,
+  };
+  const lineage = newLineage(state, undefined, spec.seq, vol);
+  for (const [site, role] of spec.copies) vol.copies[site] = newCopy(site, role, spec.seq, lineage);
+  state.volumes[handle] = vol;
+  return vol;
+}
+
 /** Creates a replicated volume: primary on `site`, secondary replica on every other site. Idempotent. */
 export function provisionVolume(
   state: SimState,
@@ -147,23 +171,11 @@ export function provisionVolume(
   capacityBytes: number,
   origin: Volume['origin'],
 ): Volume {
-  const existing = state.volumes[handle];
-  if (existing) return existing;
-  const vol: Volume = {
-    handle,
-    capacityBytes,
-    replicated: true,
-    copies: {},
-    lineages: {},
-    splitBrain: { periods: 0 },
-    origin,
-  };
-  const lineage = newLineage(state, undefined, 0, vol);
-  for (const name of Object.keys(state.sites)) {
-    vol.copies[name] = newCopy(name, name === site ? 'primary' : 'secondary', 0, lineage);
-  }
-  state.volumes[handle] = vol;
-  return vol;
+  const copies = Object.keys(state.sites).map((name): [string, Role] => [
+    name,
+    name === site ? 'primary' : 'secondary',
+  ]);
+  return addVolume(state, handle, { capacityBytes, replicated: true, seq: 0, copies }, origin);
 }
 
 /** A local, unreplicated volume holding the data of a snapshot or of another volume's copy. */
@@ -174,21 +186,12 @@ export function cloneVolume(
   source: { seq: number; lineage: number; capacityBytes: number },
   origin: Volume['origin'],
 ): Volume {
-  const existing = state.volumes[handle];
-  if (existing) return existing;
-  const vol: Volume = {
+  return addVolume(
+    state,
     handle,
-    capacityBytes: source.capacityBytes,
-    replicated: false,
-    copies: {},
-    lineages: {},
-    splitBrain: { periods: 0 },
+    { capacityBytes: source.capacityBytes, replicated: false, seq: source.seq, copies: [[site, 'primary']] },
     origin,
-  };
-  const lineage = newLineage(state, undefined, source.seq, vol);
-  vol.copies[site] = newCopy(site, 'primary', source.seq, lineage);
-  state.volumes[handle] = vol;
-  return vol;
+  );
 }
 
 export function takeSnapshot(
