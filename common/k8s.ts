@@ -15,9 +15,10 @@ export interface SiteApi {
   readonly objects: k8s.KubernetesObjectApi;
 }
 
-export function connectSite(site: string, kubeconfigPath: string): SiteApi {
+export function connectSite(site: string, kubeconfigPath: string, context?: string): SiteApi {
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromFile(kubeconfigPath);
+  if (context) kubeConfig.setCurrentContext(context);
   return {
     site,
     kubeConfig,

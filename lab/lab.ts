@@ -9,6 +9,8 @@ import { dirname, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { connectSite, isNotFound, type SiteApi } from '../common/k8s.ts';
 import { sleep, waitUntil } from '../common/wait.ts';
+import { stringify } from 'yaml';
+import { labConfig } from '../config/lab-config.ts';
 import { LabError } from './errors.ts';
 import {
   REPO_ROOT,
@@ -85,6 +87,7 @@ export class Lab {
     const sites = this.sites(tools);
     const before = await probeLab(this.layout, sites, this.seeded);
     if (before.state === 'running' && this.seeded) {
+      this.writeConfig(sites);
       return { status: before, alreadyRunning: true, seconds: (Date.now() - started) / 1000 };
     }
     await this.stopHalfStarted(before, sites);
@@ -156,6 +159,7 @@ export class Lab {
     }
     const status = await probeLab(this.layout, sites, this.seeded);
     writeFileSync(this.layout.statusFile, JSON.stringify(status, null, 2));
+    this.writeConfig(sites);
     return { status, alreadyRunning: false, seconds: (Date.now() - started) / 1000 };
   }
 
@@ -174,6 +178,11 @@ export class Lab {
     for (const s of status.sites) {
       if (s.state === 'unhealthy' && sites.exists(s.name)) await sites.stop(s.name).catch(() => undefined);
     }
+  }
+
+  /** The lab's PivotConfig; its content depends only on the layout, so rewriting it changes nothing. */
+  private writeConfig(sites: KwokSites): void {
+    writeFileSync(this.layout.configFile, stringify(labConfig(this.layout, (s) => sites.kubeconfig(s))));
   }
 
   /** Every fixed port that a part about to start needs must be free: say which one is not. */

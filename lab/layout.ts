@@ -36,6 +36,8 @@ export interface LabPorts {
   temporalUi: number;
   redis: number;
   storageSim: number;
+  /** Pivot's own API (reserved for it; the API arrives with the on-call surface). */
+  api: number;
   apiServer: Record<SiteName, number>;
   siteComponents: Record<SiteName, SiteComponentPorts>;
 }
@@ -50,6 +52,8 @@ export interface LabLayout {
   simConfig: string;
   simState: string;
   statusFile: string;
+  /** The PivotConfig written for the lab: what every command uses when no other config is named. */
+  configFile: string;
   ports: LabPorts;
 }
 
@@ -71,11 +75,13 @@ export function labLayout(env: NodeJS.ProcessEnv = process.env): LabLayout {
     simConfig: join(dir, 'storage-sim', 'config.json'),
     simState: join(dir, 'storage-sim', 'state.json'),
     statusFile: join(dir, 'lab.json'),
+    configFile: join(dir, 'pivot.yaml'),
     ports: {
       temporal: base + 233,
       temporalUi: base + 234,
       redis: base + 379,
       storageSim: base + 380,
+      api: base + 480,
       apiServer: { 'dc-a': base + 443, 'dc-b': base + 444 },
       siteComponents: { 'dc-a': componentPorts(base + 450), 'dc-b': componentPorts(base + 460) },
     },

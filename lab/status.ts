@@ -40,6 +40,8 @@ export interface LabStatus {
   storageSimulator: DaemonStatus & { url: string; stateFile: string };
   /** The sample application was seeded (it is not seeded again by later `up`s). */
   seeded: boolean;
+  /** The PivotConfig for the lab (sites, Temporal, witness, runbooks): commands use it by default. */
+  configFile: string;
 }
 
 export const DAEMONS = { temporal: 'temporal', redis: 'redis', storageSim: 'storage-sim' } as const;
@@ -123,5 +125,6 @@ export async function probeLab(layout: LabLayout, sites: KwokSites, seeded: bool
       stateFile: layout.simState,
     },
     seeded,
+    configFile: layout.configFile,
   };
 }

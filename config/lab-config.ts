@@ -1,0 +1,25 @@
+/** The configuration `pivot lab up` writes for the lab (.lab/pivot.yaml). */
+import { REPO_ROOT, SITE_CLIENT_CIDRS, SITE_NAMES, type LabLayout } from '../lab/layout.ts';
+import { CONFIG_API_VERSION, CONFIG_KIND, type PivotConfig } from './types.ts';
+
+export function labConfig(
+  layout: LabLayout,
+  kubeconfig: (site: (typeof SITE_NAMES)[number]) => string,
+): PivotConfig {
+  return {
+    apiVersion: CONFIG_API_VERSION,
+    kind: CONFIG_KIND,
+    sites: SITE_NAMES.map((name) => ({
+      name,
+      kubeconfig: kubeconfig(name),
+      context: `kwok-${name}`,
+      region: `lab-${name}`,
+      clientCidrs: SITE_CLIENT_CIDRS[name],
+    })),
+    storageClassMap: [{ 'dc-a': 'sim-replicated', 'dc-b': 'sim-replicated' }],
+    temporal: { address: `127.0.0.1:${layout.ports.temporal}`, namespace: 'default' },
+    witness: { redisUrl: `redis://127.0.0.1:${layout.ports.redis}` },
+    api: { listen: `127.0.0.1:${layout.ports.api}` },
+    runbooks: { dir: `${REPO_ROOT}/runbooks` },
+  };
+}

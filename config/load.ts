@@ -1,0 +1,157 @@
+/**
+ * Finding and reading Pivot's configuration: `--config`, then `PIVOT_CONFIG`, then the running
+ * lab's. The file is validated against CONFIG_SCHEMA (Ajv) with every error located by line and
+ * column, like runbooks; relative paths in it are relative to the file.
+ */
+import { Ajv } from 'ajv';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { labLayout } from '../lab/layout.ts';
+import { RunbookSourceMap } from '../runbook/source-map.ts';
+import { CONFIG_API_VERSION, CONFIG_KIND, type PivotConfig } from './types.ts';
+
+const nonEmpty = { type: 'string', minLength: 1 } as const;
+const stringMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
+
+export const CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['apiVersion', 'kind', 'sites', 'temporal', 'witness'],
+  properties: {
+    apiVersion: { const: CONFIG_API_VERSION },
+    kind: { const: CONFIG_KIND },
+    sites: {
+      type: 'array',
+      minItems: 2,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'kubeconfig', 'clientCidrs'],
+        properties: {
+          name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+          kubeconfig: nonEmpty,
+          context: nonEmpty,
+          region: nonEmpty,
+          clientCidrs: {
+            type: 'array',
+            minItems: 1,
+            items: { type: 'string', pattern: '^\\d{1,3}(\\.\\d{1,3}){3}(/\\d{1,2})?$' },
+          },
+        },
+      },
+    },
+    storageClassMap: { type: 'array', items: stringMap },
+    temporal: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['address', 'namespace'],
+      properties: {
+        address: nonEmpty,
+        namespace: nonEmpty,
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { caFile: nonEmpty, certFile: nonEmpty, keyFile: nonEmpty, serverName: nonEmpty },
+        },
+      },
+    },
+    witness: {
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      maxProperties: 1,
+      properties: {
+        redisUrl: { type: 'string', pattern: '^rediss?://' },
+        sentinel: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['masterName', 'sentinels'],
+          properties: {
+            masterName: nonEmpty,
+            sentinels: { type: 'array', minItems: 1, items: nonEmpty },
+            password: nonEmpty,
+          },
+        },
+      },
+    },
+    api: { type: 'object', additionalProperties: false, properties: { listen: nonEmpty } },
+    runbooks: { type: 'object', additionalProperties: false, properties: { dir: nonEmpty } },
+  },
+} as const;
+
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+    readonly hint: string,
+  ) {
+    super(
+      `${file}: ${problems.length === 1 ? problems[0] : `${problems.length} problems:\n  ${problems.join('\n  ')}`}`,
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+const validate = new Ajv({ allErrors: true, strict: true }).compile(CONFIG_SCHEMA);
+
+/** Which configuration file a command uses, and why. */
+export function findConfig(
+  explicit?: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { file: string; source: string } {
+  if (explicit) return { file: resolve(explicit), source: '--config' };
+  if (env['PIVOT_CONFIG']) return { file: resolve(env['PIVOT_CONFIG']), source: 'PIVOT_CONFIG' };
+  const lab = labLayout(env).configFile;
+  if (existsSync(lab)) return { file: lab, source: 'the lab' };
+  throw new ConfigError(
+    '(no configuration)',
+    ['no configuration found'],
+    'pass --config FILE, set PIVOT_CONFIG, or start the lab with `pivot lab up`',
+  );
+}
+
+export function loadConfig(file: string): PivotConfig {
+  if (!existsSync(file)) throw new ConfigError(file, ['the file does not exist'], 'check the path');
+  const text = readFileSync(file, 'utf8');
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const map = new RunbookSourceMap(doc.contents, lines);
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => {
+        const at = map.position(e.pos[0]);
+        return `${at.line}:${at.column}: ${e.message.split('\n')[0]}`;
+      }),
+      'fix the YAML syntax',
+    );
+  }
+  const value: unknown = doc.toJS();
+  if (!validate(value)) {
+    const problems = (validate.errors ?? []).map((e) => {
+      const path = e.instancePath
+        .split('/')
+        .slice(1)
+        .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+      const extra = e.keyword === 'additionalProperties' ? String(e.params['additionalProperty']) : undefined;
+      const at = map.locate(extra ? [...path, extra] : path, extra ? 'key' : 'value');
+      const where = [...path, ...(extra ? [extra] : [])].join('.') || '(document)';
+      return `${at.line}:${at.column}: ${where}: ${extra ? 'unknown field' : (e.message ?? 'invalid')}`;
+    });
+    throw new ConfigError(file, problems, `see docs/config.md for the format`);
+  }
+  const config = value as PivotConfig;
+  const base = dirname(file);
+  const abs = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
+  const names = config.sites.map((s) => s.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new ConfigError(file, [`site ${dup} is defined twice`], 'give every site a unique name');
+  return {
+    ...config,
+    storageClassMap: config.storageClassMap ?? [],
+    api: config.api ?? { listen: '127.0.0.1:8480' },
+    sites: config.sites.map((s) => ({ ...s, kubeconfig: abs(s.kubeconfig) })),
+    runbooks: { dir: abs(config.runbooks?.dir ?? 'runbooks') },
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * Pivot's configuration (`apiVersion: pivot.dev/v1alpha1`, `kind: PivotConfig`): the sites and how
+ * to reach them, the Temporal connection, the witness, the API, and where the runbooks are.
+ * `pivot lab up` writes one for the lab; every command finds it through `--config`, then
+ * `PIVOT_CONFIG`, then the running lab's.
+ */
+
+export const CONFIG_API_VERSION = 'pivot.dev/v1alpha1';
+export const CONFIG_KIND = 'PivotConfig';
+
+export interface SiteConfig {
+  name: string;
+  /** Path of the kubeconfig for this site's API (relative paths are relative to the config file). */
+  kubeconfig: string;
+  /** Context in that kubeconfig; its current context when absent. */
+  context?: string;
+  region?: string;
+  /** The site's client networks: what a NetworkFence names to cut the site off from storage. */
+  clientCidrs: string[];
+}
+
+export interface PivotConfig {
+  apiVersion: typeof CONFIG_API_VERSION;
+  kind: typeof CONFIG_KIND;
+  sites: SiteConfig[];
+  /**
+   * StorageClass equivalences between sites: each entry names, per site, the class that holds the
+   * same replicated volumes there. A class absent from every entry maps to the same name.
+   */
+  storageClassMap: Array<Record<string, string>>;
+  temporal: {
+    address: string;
+    namespace: string;
+    tls?: { caFile?: string; certFile?: string; keyFile?: string; serverName?: string };
+  };
+  /** Exactly one of redisUrl / sentinel. */
+  witness: { redisUrl?: string; sentinel?: { masterName: string; sentinels: string[]; password?: string } };
+  api: { listen: string };
+  runbooks: { dir: string };
+}
