@@ -5,7 +5,9 @@
 import { Command, CommanderError } from 'commander';
 import { registerDemoCommand } from './demo-command.ts';
 import { registerLabCommands } from './lab-commands.ts';
+import { registerPlanCommands } from './plan-commands.ts';
 import { EXIT } from './output.ts';
+import { registerRunbookCommands } from './runbook-commands.ts';
 
 const program = new Command('pivot')
   .description('Pivot: cross-datacenter DR failover for stateful Kubernetes workloads')
@@ -14,6 +16,8 @@ const program = new Command('pivot')
 
 registerLabCommands(program);
 registerDemoCommand(program);
+registerRunbookCommands(program);
+registerPlanCommands(program);
 
 try {
   await program.parseAsync(process.argv);

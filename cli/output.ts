@@ -2,13 +2,15 @@
  * How every pivot command talks to people and scripts: human text on stdout, progress and errors
  * on stderr, `--json` for scripts; and the documented exit codes.
  */
+import { ConfigError } from '../config/load.ts';
 import { isLabError } from '../lab/errors.ts';
+import { RunbookSetError, SelectionError } from '../planner/inputs.ts';
 
 export const EXIT = {
   ok: 0,
-  /** The operation failed (a part did not start, a site is down...). */
+  /** The operation failed or was refused (a part did not start, drift found, a plan refused). */
   failed: 1,
-  /** The command line was wrong (unknown site, bad flag). */
+  /** The input was wrong: unknown site or application, bad flag, invalid runbook or configuration. */
   usage: 2,
 } as const;
 
@@ -32,6 +34,12 @@ export async function runCommand(body: () => Promise<number | void>): Promise<vo
   try {
     process.exitCode = (await body()) ?? EXIT.ok;
   } catch (err) {
+    if (err instanceof ConfigError || err instanceof RunbookSetError || err instanceof SelectionError) {
+      const hint = 'hint' in err && err.hint ? `\n  next: ${err.hint}` : '';
+      process.stderr.write(`error: ${err.message}${hint}\n`);
+      process.exitCode = EXIT.usage;
+      return;
+    }
     if (isLabError(err)) {
       process.stderr.write(`error: ${err.describe()}\n`);
       process.exitCode = err.part === 'lab' ? EXIT.usage : EXIT.failed;

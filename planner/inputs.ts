@@ -1,0 +1,96 @@
+/**
+ * What `pivot check` and `pivot plan` start from: the configuration, the runbooks in its runbook
+ * directory (validated as a set: a broken runbook stops the command before any site is contacted),
+ * the selected applications, and a snapshot of both sites.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { connectSite } from '../common/k8s.ts';
+import { findConfig, loadConfig } from '../config/load.ts';
+import type { PivotConfig } from '../config/types.ts';
+import type { Runbook } from '../runbook/types.ts';
+import {
+  formatRunbookError,
+  validateRunbookSet,
+  validateRunbookText,
+  type RunbookError,
+} from '../runbook/validate.ts';
+import { observe, type LiveState } from './live-state.ts';
+
+export class RunbookSetError extends Error {
+  constructor(readonly errors: RunbookError[]) {
+    super(
+      `${errors.length} runbook error${errors.length === 1 ? '' : 's'}:\n${errors.map(formatRunbookError).join('\n')}`,
+    );
+    this.name = 'RunbookSetError';
+  }
+}
+
+export class SelectionError extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+    this.name = 'SelectionError';
+  }
+}
+
+export function loadRunbookDir(dir: string, knownSites: string[]): Runbook[] {
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml') || f.endsWith('.yml'))
+    .sort()
+    .map((f) => join(dir, f));
+  const validations = files.map((file) =>
+    validateRunbookText(readFileSync(file, 'utf8'), file, { knownSites }),
+  );
+  const errors = [...validations.flatMap((v) => v.errors), ...validateRunbookSet(validations)];
+  if (errors.length > 0) throw new RunbookSetError(errors);
+  return validations.map((v) => v.runbook!);
+}
+
+export interface Selection {
+  apps?: string[];
+  /** Every application whose runbook names this site (as primary or secondary). */
+  site?: string;
+}
+
+export function selectRunbooks(runbooks: Runbook[], selection: Selection): Runbook[] {
+  if (selection.apps?.length) {
+    const unknown = selection.apps.filter((a) => !runbooks.some((r) => r.metadata.name === a));
+    if (unknown.length > 0) {
+      throw new SelectionError(
+        `unknown application${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`,
+        `known: ${runbooks.map((r) => r.metadata.name).join(', ') || 'none (no runbook in the runbook directory)'}`,
+      );
+    }
+    return runbooks.filter((r) => selection.apps!.includes(r.metadata.name));
+  }
+  if (selection.site) {
+    return runbooks.filter(
+      (r) => r.spec.sites.primary === selection.site || r.spec.sites.secondary === selection.site,
+    );
+  }
+  return runbooks;
+}
+
+export interface Inputs {
+  config: PivotConfig;
+  runbooks: Runbook[];
+  live: LiveState;
+}
+
+export async function gatherInputs(configFile: string | undefined, selection: Selection): Promise<Inputs> {
+  const config = loadConfig(findConfig(configFile).file);
+  const siteNames = config.sites.map((s) => s.name);
+  if (selection.site && !siteNames.includes(selection.site)) {
+    throw new SelectionError(`unknown site ${selection.site}`, `known sites: ${siteNames.join(', ')}`);
+  }
+  const runbooks = selectRunbooks(loadRunbookDir(config.runbooks.dir, siteNames), selection);
+  const namespaces = [...new Set(runbooks.flatMap((r) => r.spec.namespaces))];
+  const live = await observe(
+    config.sites.map((s) => connectSite(s.name, s.kubeconfig, s.context)),
+    namespaces,
+  );
+  return { config, runbooks, live };
+}

@@ -1,0 +1,232 @@
+/**
+ * What the drift check and the planner know of the sites: a read-only snapshot of the objects a
+ * runbook names, taken from each site's own API. Plain data (JSON-serialisable), so that checks
+ * and plans are pure functions of (runbooks, snapshot) and tested on fixtures.
+ */
+import * as k8s from '@kubernetes/client-node';
+import { CRD, type SiteApi, isNotFound } from '../common/k8s.ts';
+
+export interface ClaimState {
+  namespace: string;
+  name: string;
+  labels: Record<string, string>;
+  storageClassName?: string;
+  accessModes: string[];
+  phase?: string;
+  volumeName?: string;
+  requestedStorage?: string;
+}
+
+export interface VolumeState {
+  name: string;
+  volumeHandle?: string;
+  driver?: string;
+  reclaimPolicy?: string;
+  accessModes: string[];
+  phase?: string;
+  claim?: { namespace: string; name: string };
+  storageClassName?: string;
+}
+
+export interface ReplicationState {
+  namespace: string;
+  name: string;
+  desired: string;
+  replicationClass?: string;
+  state?: string;
+  /** metadata.generation === status.observedGeneration: the status describes the current spec. */
+  current: boolean;
+  claim?: string;
+  replicationHandle?: string;
+  lastSyncTime?: string;
+  conditions: Record<string, { status: string; reason?: string; message?: string }>;
+}
+
+export interface WorkloadState {
+  kind: 'StatefulSet' | 'Deployment';
+  namespace: string;
+  name: string;
+  replicas: number;
+  readyReplicas: number;
+}
+
+export interface SiteSnapshot {
+  site: string;
+  reachable: boolean;
+  /** Why it was not reachable. */
+  error?: string;
+  crds: string[];
+  storageClasses: Array<{ name: string; provisioner: string; reclaimPolicy: string }>;
+  claims: ClaimState[];
+  volumes: VolumeState[];
+  replications: ReplicationState[];
+  workloads: WorkloadState[];
+  services: Array<{ namespace: string; name: string }>;
+}
+
+export interface LiveState {
+  /** When the snapshot was taken (ms since the epoch): lags are computed against it. */
+  takenAt: number;
+  sites: Record<string, SiteSnapshot>;
+}
+
+/** The CRDs a csi-addons replicated application needs on both sites. */
+export const REQUIRED_CRDS = [
+  `${CRD.volumeReplication.plural}.${CRD.volumeReplication.group}`,
+  `${CRD.volumeReplicationClass.plural}.${CRD.volumeReplicationClass.group}`,
+  `${CRD.networkFence.plural}.${CRD.networkFence.group}`,
+];
+
+function claimState(pvc: k8s.V1PersistentVolumeClaim): ClaimState {
+  return {
+    namespace: pvc.metadata?.namespace ?? '',
+    name: pvc.metadata?.name ?? '',
+    labels: pvc.metadata?.labels ?? {},
+    ...(pvc.spec?.storageClassName ? { storageClassName: pvc.spec.storageClassName } : {}),
+    accessModes: pvc.spec?.accessModes ?? [],
+    ...(pvc.status?.phase ? { phase: pvc.status.phase } : {}),
+    ...(pvc.spec?.volumeName ? { volumeName: pvc.spec.volumeName } : {}),
+    ...(pvc.spec?.resources?.requests?.['storage']
+      ? { requestedStorage: pvc.spec.resources.requests['storage'] }
+      : {}),
+  };
+}
+
+function volumeState(pv: k8s.V1PersistentVolume): VolumeState {
+  const ref = pv.spec?.claimRef;
+  return {
+    name: pv.metadata?.name ?? '',
+    ...(pv.spec?.csi ? { volumeHandle: pv.spec.csi.volumeHandle, driver: pv.spec.csi.driver } : {}),
+    ...(pv.spec?.persistentVolumeReclaimPolicy
+      ? { reclaimPolicy: pv.spec.persistentVolumeReclaimPolicy }
+      : {}),
+    accessModes: pv.spec?.accessModes ?? [],
+    ...(pv.status?.phase ? { phase: pv.status.phase } : {}),
+    ...(ref?.name ? { claim: { namespace: ref.namespace ?? '', name: ref.name } } : {}),
+    ...(pv.spec?.storageClassName ? { storageClassName: pv.spec.storageClassName } : {}),
+  };
+}
+
+interface RawReplication {
+  metadata: k8s.V1ObjectMeta;
+  spec: {
+    replicationState: string;
+    volumeReplicationClass?: string;
+    dataSource?: { kind?: string; name?: string };
+    replicationHandle?: string;
+  };
+  status?: {
+    state?: string;
+    observedGeneration?: number;
+    lastSyncTime?: string;
+    conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
+  };
+}
+
+function replicationState(vr: RawReplication): ReplicationState {
+  return {
+    namespace: vr.metadata.namespace ?? '',
+    name: vr.metadata.name ?? '',
+    desired: vr.spec.replicationState,
+    ...(vr.spec.volumeReplicationClass ? { replicationClass: vr.spec.volumeReplicationClass } : {}),
+    ...(vr.status?.state ? { state: vr.status.state } : {}),
+    current: vr.status?.observedGeneration === vr.metadata.generation,
+    ...(vr.spec.dataSource?.kind === 'PersistentVolumeClaim' && vr.spec.dataSource.name
+      ? { claim: vr.spec.dataSource.name }
+      : {}),
+    ...(vr.spec.replicationHandle ? { replicationHandle: vr.spec.replicationHandle } : {}),
+    ...(vr.status?.lastSyncTime ? { lastSyncTime: vr.status.lastSyncTime } : {}),
+    conditions: Object.fromEntries(
+      (vr.status?.conditions ?? []).map((c) => [
+        c.type,
+        {
+          status: c.status,
+          ...(c.reason ? { reason: c.reason } : {}),
+          ...(c.message ? { message: c.message } : {}),
+        },
+      ]),
+    ),
+  };
+}
+
+async function listOrEmpty<T>(list: () => Promise<{ items: T[] }>): Promise<T[]> {
+  try {
+    return (await list()).items;
+  } catch (err) {
+    if (isNotFound(err)) return []; // the CRD is not installed: reported as a missing CRD
+    throw err;
+  }
+}
+
+/** Reads what the runbooks' namespaces hold on one site. An unreachable site is recorded, not thrown. */
+export async function observeSite(api: SiteApi, namespaces: string[]): Promise<SiteSnapshot> {
+  const empty: SiteSnapshot = {
+    site: api.site,
+    reachable: false,
+    crds: [],
+    storageClasses: [],
+    claims: [],
+    volumes: [],
+    replications: [],
+    workloads: [],
+    services: [],
+  };
+  try {
+    const ext = api.kubeConfig.makeApiClient(k8s.ApiextensionsV1Api);
+    const [crds, classes, pvs] = await Promise.all([
+      ext.listCustomResourceDefinition(),
+      api.storage.listStorageClass(),
+      api.core.listPersistentVolume(),
+    ]);
+    const snapshot: SiteSnapshot = {
+      ...empty,
+      reachable: true,
+      crds: crds.items.map((c) => c.metadata?.name ?? ''),
+      storageClasses: classes.items.map((c) => ({
+        name: c.metadata?.name ?? '',
+        provisioner: c.provisioner,
+        reclaimPolicy: c.reclaimPolicy ?? 'Delete',
+      })),
+      volumes: pvs.items.map(volumeState),
+    };
+    for (const namespace of namespaces) {
+      const [pvcs, vrs, sts, deps, svcs] = await Promise.all([
+        listOrEmpty(() => api.core.listNamespacedPersistentVolumeClaim({ namespace })),
+        listOrEmpty(
+          async () =>
+            (await api.custom.listNamespacedCustomObject({ ...CRD.volumeReplication, namespace })) as {
+              items: RawReplication[];
+            },
+        ),
+        listOrEmpty(() => api.apps.listNamespacedStatefulSet({ namespace })),
+        listOrEmpty(() => api.apps.listNamespacedDeployment({ namespace })),
+        listOrEmpty(() => api.core.listNamespacedService({ namespace })),
+      ]);
+      snapshot.claims.push(...pvcs.map(claimState));
+      snapshot.replications.push(...vrs.map(replicationState));
+      for (const [kind, items] of [
+        ['StatefulSet', sts],
+        ['Deployment', deps],
+      ] as const) {
+        for (const w of items as Array<k8s.V1StatefulSet | k8s.V1Deployment>) {
+          snapshot.workloads.push({
+            kind,
+            namespace,
+            name: w.metadata?.name ?? '',
+            replicas: w.spec?.replicas ?? 0,
+            readyReplicas: w.status?.readyReplicas ?? 0,
+          });
+        }
+      }
+      snapshot.services.push(...svcs.map((s) => ({ namespace, name: s.metadata?.name ?? '' })));
+    }
+    return snapshot;
+  } catch (err) {
+    return { ...empty, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+export async function observe(apis: SiteApi[], namespaces: string[], now = Date.now()): Promise<LiveState> {
+  const snapshots = await Promise.all(apis.map((api) => observeSite(api, namespaces)));
+  return { takenAt: now, sites: Object.fromEntries(snapshots.map((s) => [s.site, s])) };
+}
