@@ -137,7 +137,13 @@ export function loadConfig(file: string): PivotConfig {
       const extra = e.keyword === 'additionalProperties' ? String(e.params['additionalProperty']) : undefined;
       const at = map.locate(extra ? [...path, extra] : path, extra ? 'key' : 'value');
       const where = [...path, ...(extra ? [extra] : [])].join('.') || '(document)';
-      return `${at.line}:${at.column}: ${where}: ${extra ? 'unknown field' : (e.message ?? 'invalid')}`;
+      const message =
+        extra !== undefined
+          ? 'unknown field'
+          : where === 'witness' && (e.keyword === 'minProperties' || e.keyword === 'maxProperties')
+            ? 'set exactly one of redisUrl or sentinel'
+            : (e.message ?? 'invalid');
+      return `${at.line}:${at.column}: ${where}: ${message}`;
     });
     throw new ConfigError(file, problems, `see docs/config.md for the format`);
   }

@@ -1,0 +1,84 @@
+/** Loading PivotConfig: defaults and path resolution, and located errors for bad files. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, findConfig, loadConfig } from '../../config/load.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'pivot-config-'));
+
+function write(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+const VALID = `apiVersion: pivot.dev/v1alpha1
+kind: PivotConfig
+sites:
+  - name: dc-a
+    kubeconfig: kube/a.yaml
+    clientCidrs: [10.10.0.0/16]
+  - name: dc-b
+    kubeconfig: /etc/pivot/b.yaml
+    context: b-admin
+    clientCidrs: [10.20.0.0/16]
+temporal: { address: "temporal:7233", namespace: pivot }
+witness: { sentinel: { masterName: pivot, sentinels: ["s1:26379", "s2:26379", "s3:26379"] } }
+`;
+
+function problems(text: string): string[] {
+  try {
+    loadConfig(write('bad.yaml', text));
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('resolves relative paths against the file and fills defaults', () => {
+    const config = loadConfig(write('pivot.yaml', VALID));
+    expect(config.sites.map((s) => s.kubeconfig)).toEqual([join(dir, 'kube/a.yaml'), '/etc/pivot/b.yaml']);
+    expect(config.sites[1]?.context).toBe('b-admin');
+    expect(config.runbooks.dir).toBe(join(dir, 'runbooks'));
+    expect(config.storageClassMap).toEqual([]);
+    expect(config.witness.sentinel?.sentinels).toHaveLength(3);
+  });
+
+  it('locates an unknown field at its key', () => {
+    expect(problems(VALID.replace('kind: PivotConfig', 'kind: PivotConfig\ncolour: blue'))).toEqual([
+      '3:1: colour: unknown field',
+    ]);
+  });
+
+  it('refuses a witness with both redisUrl and sentinel, and a bad CIDR, in one pass', () => {
+    const text = VALID.replace('witness: {', 'witness: { redisUrl: "redis://x:6379",').replace(
+      '10.20.0.0/16',
+      '10.20.0.0/160',
+    );
+    const found = problems(text);
+    expect(found).toHaveLength(2);
+    expect(found[0]).toMatch(/^10:\d+: sites\.1\.clientCidrs\.0: must match pattern/);
+    expect(found[1]).toMatch(/^12:\d+: witness: set exactly one of redisUrl or sentinel$/);
+  });
+
+  it('refuses duplicate site names and YAML syntax errors', () => {
+    expect(problems(VALID.replace('name: dc-b', 'name: dc-a'))).toEqual(['site dc-a is defined twice']);
+    expect(problems('sites: [\n')[0]).toMatch(/^\d+:\d+: /);
+  });
+});
+
+describe('findConfig', () => {
+  it('prefers --config, then PIVOT_CONFIG, then the lab', () => {
+    expect(findConfig('/a.yaml', { PIVOT_CONFIG: '/b.yaml' })).toEqual({
+      file: '/a.yaml',
+      source: '--config',
+    });
+    expect(findConfig(undefined, { PIVOT_CONFIG: '/b.yaml' })).toEqual({
+      file: '/b.yaml',
+      source: 'PIVOT_CONFIG',
+    });
+    expect(() => findConfig(undefined, { PIVOT_LAB_DIR: join(dir, 'no-lab') })).toThrow(ConfigError);
+  });
+});
