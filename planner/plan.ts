@@ -311,6 +311,17 @@ function vrChange(site: string, v: ResolvedVolume, from: string, to: string, ext
   };
 }
 
+function vrWait(site: string, v: ResolvedVolume, until: string): ObjectChange {
+  return {
+    site,
+    action: 'wait',
+    kind: 'VolumeReplication',
+    namespace: v.namespace,
+    name: v.claim,
+    change: until,
+  };
+}
+
 function hookSteps(
   ctx: StepContext,
   phase: 'pre-fence' | 'post-promote' | 'post-failover',
@@ -501,14 +512,7 @@ function stepsFor(operation: Operation, ctx: StepContext): PlanStep[] {
           title: `wait until ${to} has every write made before the quiesce`,
           site: to,
           preconditions: [],
-          objects: volumes.map((v) => ({
-            site: to,
-            action: 'wait' as const,
-            kind: 'VolumeReplication',
-            namespace: v.namespace,
-            name: v.claim,
-            change: 'lastSyncTime after the quiesce',
-          })),
+          objects: volumes.map((v) => vrWait(to, v, 'lastSyncTime after the quiesce')),
         },
         {
           id: 'promote-target',
@@ -600,14 +604,7 @@ function stepsFor(operation: Operation, ctx: StepContext): PlanStep[] {
           title: 'wait until the replicas are resynced and replicating',
           site: to,
           preconditions: [],
-          objects: volumes.map((v) => ({
-            site: to,
-            action: 'wait' as const,
-            kind: 'VolumeReplication',
-            namespace: v.namespace,
-            name: v.claim,
-            change: 'Completed, not Degraded',
-          })),
+          objects: volumes.map((v) => vrWait(to, v, 'Completed, not Degraded')),
         },
         {
           id: 'unfence',
