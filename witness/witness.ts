@@ -1,0 +1,186 @@
+/**
+ * The witness: per application, the active site and the fencing epoch, operation locks, and an
+ * audit trail, in Redis (standalone in the lab, Sentinel across three sites in production).
+ *
+ * The epoch is the single source of truth for "who may act": it advances atomically (a Lua script,
+ * compare-and-set on the epoch the caller last saw) at every change of active site, and every
+ * mutating step presents the epoch it holds; a stale one is refused (DESIGN.md section 3,
+ * invariant 5). Locks are per application so that one operation runs at a time whoever triggers
+ * it (invariant 8).
+ */
+import type { Redis } from 'ioredis';
+
+export interface AppWitnessState {
+  app: string;
+  /** 0 until the first recorded change. */
+  epoch: number;
+  activeSite?: string;
+  /** Sites fenced in the witness: they must not act until a reprotect lifts the fence. */
+  fencedSites: string[];
+}
+
+export interface AuditEntry {
+  at: string;
+  app: string;
+  actor: string;
+  action: string;
+  detail: string;
+  epoch: number;
+}
+
+/** A step held an epoch that is no longer current: another change of active site happened. */
+export class StaleEpochError extends Error {
+  constructor(
+    readonly app: string,
+    readonly held: number,
+    readonly current: number,
+  ) {
+    super(`${app}: fencing epoch ${held} is stale (current ${current}); the step must not act`);
+    this.name = 'StaleEpochError';
+  }
+}
+
+/** The application's operation lock is held by another operation. */
+export class LockHeldError extends Error {
+  constructor(
+    readonly app: string,
+    readonly holder: string,
+  ) {
+    super(`${app}: another operation holds the lock (${holder}); attach to it or wait for it to end`);
+    this.name = 'LockHeldError';
+  }
+}
+
+// KEYS[1] state hash; ARGV: expected epoch, new active site ('' = unchanged), site to fence ('' = none),
+// site to unfence ('' = none). Returns the new epoch, or {err} with the current one.
+const ADVANCE = `
+local current = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
+if current ~= tonumber(ARGV[1]) then
+  return {-1, current}
+end
+local nextEpoch = current + 1
+redis.call('HSET', KEYS[1], 'epoch', nextEpoch)
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'activeSite', ARGV[2]) end
+local fenced = cjson.decode(redis.call('HGET', KEYS[1], 'fenced') or '[]')
+local out = {}
+for _, s in ipairs(fenced) do
+  if s ~= ARGV[4] and s ~= ARGV[3] then table.insert(out, s) end
+end
+if ARGV[3] ~= '' then table.insert(out, ARGV[3]) end
+redis.call('HSET', KEYS[1], 'fenced', cjson.encode(out))
+return {nextEpoch, current}
+`;
+
+// KEYS[1] lock; ARGV[1] holder. Deletes the lock only if this holder has it.
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+export class Witness {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix = 'pivot',
+  ) {}
+
+  private key(app: string, what: 'state' | 'lock' | 'audit'): string {
+    return `${this.prefix}:${what}:{${app}}`;
+  }
+
+  async state(app: string): Promise<AppWitnessState> {
+    const h = await this.redis.hgetall(this.key(app, 'state'));
+    const fenced = h['fenced'] ? (JSON.parse(h['fenced']) as unknown) : [];
+    return {
+      app,
+      epoch: Number(h['epoch'] ?? 0),
+      ...(h['activeSite'] ? { activeSite: h['activeSite'] } : {}),
+      // cjson encodes an empty Lua table as {}: normalise to a list.
+      fencedSites: Array.isArray(fenced) ? (fenced as string[]) : [],
+    };
+  }
+
+  /**
+   * Advances the epoch from `expectEpoch`, atomically, optionally recording a new active site and
+   * fencing or unfencing a site. Throws StaleEpochError when the epoch moved on meanwhile.
+   */
+  async advanceEpoch(
+    app: string,
+    change: {
+      expectEpoch: number;
+      activeSite?: string;
+      fence?: string;
+      unfence?: string;
+      actor: string;
+      reason: string;
+    },
+  ): Promise<number> {
+    const [next, current] = (await this.redis.eval(
+      ADVANCE,
+      1,
+      this.key(app, 'state'),
+      String(change.expectEpoch),
+      change.activeSite ?? '',
+      change.fence ?? '',
+      change.unfence ?? '',
+    )) as [number, number];
+    if (next === -1) throw new StaleEpochError(app, change.expectEpoch, current);
+    const what = [
+      change.activeSite ? `active site → ${change.activeSite}` : '',
+      change.fence ? `fenced ${change.fence}` : '',
+      change.unfence ? `unfenced ${change.unfence}` : '',
+    ].filter(Boolean);
+    await this.audit(app, {
+      actor: change.actor,
+      action: 'advance-epoch',
+      detail: `${what.join(', ') || 'epoch only'}: ${change.reason}`,
+      epoch: next,
+    });
+    return next;
+  }
+
+  /** Refuses (StaleEpochError) unless `held` is the current epoch: every mutating step calls it first. */
+  async checkEpoch(app: string, held: number): Promise<void> {
+    const { epoch } = await this.state(app);
+    if (epoch !== held) throw new StaleEpochError(app, held, epoch);
+  }
+
+  /** Takes the application's operation lock for `holder`, or throws LockHeldError naming the holder. */
+  async acquireLock(app: string, holder: string, ttlMs: number): Promise<void> {
+    const key = this.key(app, 'lock');
+    const ok = await this.redis.set(key, holder, 'PX', ttlMs, 'NX');
+    if (ok === 'OK') return;
+    const current = await this.redis.get(key);
+    if (current === holder) {
+      await this.redis.pexpire(key, ttlMs); // re-entrant: the same operation renews its lock
+      return;
+    }
+    throw new LockHeldError(app, current ?? 'unknown (expired meanwhile: retry)');
+  }
+
+  /** Releases the lock if `holder` has it; returns whether it did. */
+  async releaseLock(app: string, holder: string): Promise<boolean> {
+    return (await this.redis.eval(RELEASE, 1, this.key(app, 'lock'), holder)) === 1;
+  }
+
+  async lockHolder(app: string): Promise<string | undefined> {
+    return (await this.redis.get(this.key(app, 'lock'))) ?? undefined;
+  }
+
+  async audit(app: string, entry: Omit<AuditEntry, 'at' | 'app'>): Promise<void> {
+    await this.redis.xadd(
+      this.key(app, 'audit'),
+      'MAXLEN',
+      '~',
+      '10000',
+      '*',
+      'entry',
+      JSON.stringify({ at: new Date().toISOString(), app, ...entry }),
+    );
+  }
+
+  /** The newest `count` audit entries, oldest first. */
+  async auditTrail(app: string, count = 100): Promise<AuditEntry[]> {
+    const rows = await this.redis.xrevrange(this.key(app, 'audit'), '+', '-', 'COUNT', count);
+    return rows.reverse().map(([, fields]) => JSON.parse(fields[1] ?? '{}') as AuditEntry);
+  }
+}
