@@ -4,6 +4,8 @@
 const tsJest = { useESM: true, tsconfig: { isolatedModules: true } };
 
 const common = {
+  // Only test/ holds tests and snapshots (the lab's etcd data under .lab/ has *.snap files too).
+  roots: ['<rootDir>/test'],
   extensionsToTreatAsEsm: ['.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', tsJest] },
   testEnvironment: 'node',

@@ -167,13 +167,17 @@ export function checkDrift(
           message: 'the replica has no VolumeReplication on the standby site',
           hint: `create VolumeReplication ${v.namespace}/${v.claim} on ${target} with replicationState secondary`,
         });
-      } else if (tgtVr.state !== 'Secondary' || tgtVr.conditions['Degraded']?.status === 'True') {
+      } else if (
+        tgtVr.state !== 'Secondary' ||
+        tgtVr.desired !== 'secondary' ||
+        tgtVr.conditions['Degraded']?.status === 'True'
+      ) {
         add({
           severity: 'error',
           rule: 'replication-unhealthy',
           site: target,
           object: `VolumeReplication ${v.namespace}/${v.claim}`,
-          message: `the replica is ${tgtVr.state ?? 'in an unknown state'}${tgtVr.conditions['Degraded']?.status === 'True' ? ' and degraded' : ''}`,
+          message: `the replica is ${tgtVr.state ?? 'in an unknown state'}${tgtVr.desired !== 'secondary' ? ` with ${tgtVr.desired} requested` : ''}${tgtVr.conditions['Degraded']?.status === 'True' ? ' and degraded' : ''}`,
           hint: 'resync the replica (replicationState resync) before relying on it',
         });
       }

@@ -1,13 +1,15 @@
 /**
  * Pivot's Temporal workers. A site worker runs the activities that touch one site's Kubernetes
- * API, on that site's task queue, with that site's kubeconfig only. The control worker runs the
- * workflows (bundled from workflows/index.ts) and no site I/O.
+ * API, on that site's task queue, with that site's kubeconfig only (and the witness, to check the
+ * fencing epoch before every mutating step). The control worker runs the workflows (bundled from
+ * workflows/index.ts) and the witness activities, and no site I/O.
  */
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
-import { createSiteProbeActivities } from '../activities/site-probe.ts';
+import { createControlActivities, createSiteActivities } from '../activities/index.ts';
 import { connectSite } from '../common/k8s.ts';
 import { CONTROL_TASK_QUEUE, siteTaskQueue } from '../common/task-queues.ts';
+import type { Witness } from '../witness/witness.ts';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -23,22 +25,28 @@ export function connectTemporal(target: TemporalTarget): Promise<NativeConnectio
 export async function createSiteWorker(
   connection: NativeConnection,
   namespace: string,
-  site: { name: string; kubeconfig: string },
+  site: { name: string; kubeconfig: string; context?: string },
+  witness: Witness,
 ): Promise<Worker> {
-  const api = connectSite(site.name, site.kubeconfig);
+  const api = connectSite(site.name, site.kubeconfig, site.context);
   return Worker.create({
     connection,
     namespace,
     taskQueue: siteTaskQueue(site.name),
-    activities: { ...createSiteProbeActivities(api) },
+    activities: createSiteActivities(api, witness),
   });
 }
 
-export async function createControlWorker(connection: NativeConnection, namespace: string): Promise<Worker> {
+export async function createControlWorker(
+  connection: NativeConnection,
+  namespace: string,
+  witness: Witness,
+): Promise<Worker> {
   return Worker.create({
     connection,
     namespace,
     taskQueue: CONTROL_TASK_QUEUE,
     workflowsPath: WORKFLOWS_PATH,
+    activities: createControlActivities(witness),
   });
 }

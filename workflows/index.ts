@@ -3,3 +3,4 @@
  * imported as types (lint enforces it). This file is the worker's `workflowsPath`.
  */
 export { probeSites } from './probe-sites.ts';
+export { switchover } from './switchover.ts';

@@ -5,7 +5,7 @@
  *   GET  /healthz
  *   GET  /v1/volumes            every volume: copies, roles, write sequences, lag, split brain
  *   GET  /v1/faults             current faults and replication timing
- *   PATCH /v1/faults            {promotionDelayMs?, failNextPromotions?, linkDown?,
+ *   PATCH /v1/faults            {promotionDelayMs?, failNextPromotions?, failPromotionsOnSite?, linkDown?,
  *                                replicationIntervalMs?, syncDurationMs?}
  */
 import express, { type Request, type Response } from 'express';
@@ -48,7 +48,7 @@ export function startHttp(
   });
   app.patch('/v1/faults', (req: Request, res: Response) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
-    const known = new Set<string>([...NON_NEGATIVE_INT_FIELDS, 'linkDown']);
+    const known = new Set<string>([...NON_NEGATIVE_INT_FIELDS, 'linkDown', 'failPromotionsOnSite']);
     const errors: string[] = Object.keys(body)
       .filter((k) => !known.has(k))
       .map((k) => `unknown field ${k}`);
@@ -59,6 +59,10 @@ export function startHttp(
     }
     if (body['linkDown'] !== undefined && typeof body['linkDown'] !== 'boolean')
       errors.push('linkDown must be a boolean');
+    const onSite = body['failPromotionsOnSite'];
+    if (onSite !== undefined && (typeof onSite !== 'string' || (onSite !== '' && !(onSite in state.sites)))) {
+      errors.push(`failPromotionsOnSite must be "" or one of ${Object.keys(state.sites).join(', ')}`);
+    }
     if (errors.length > 0) {
       res.status(400).json({ errors });
       return;
@@ -68,6 +72,7 @@ export function startHttp(
     if (typeof body['failNextPromotions'] === 'number')
       state.faults.failNextPromotions = body['failNextPromotions'];
     if (typeof body['linkDown'] === 'boolean') state.faults.linkDown = body['linkDown'];
+    if (typeof onSite === 'string') state.faults.failPromotionsOnSite = onSite;
     if (typeof body['replicationIntervalMs'] === 'number')
       state.timing.replicationIntervalMs = body['replicationIntervalMs'];
     if (typeof body['syncDurationMs'] === 'number') state.timing.syncDurationMs = body['syncDurationMs'];

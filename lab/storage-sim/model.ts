@@ -79,6 +79,8 @@ export interface Fence {
 export interface Faults {
   promotionDelayMs: number;
   failNextPromotions: number;
+  /** Only promotions on this site fail (empty: any site). */
+  failPromotionsOnSite: string;
   linkDown: boolean;
 }
 
@@ -114,7 +116,7 @@ export function emptyState(sites: Record<string, string[]>, timing: Timing): Sim
     volumes: {},
     snapshots: {},
     fences: {},
-    faults: { promotionDelayMs: 0, failNextPromotions: 0, linkDown: false },
+    faults: { promotionDelayMs: 0, failNextPromotions: 0, failPromotionsOnSite: '', linkDown: false },
     timing,
     nextLineage: 1,
   };
@@ -359,7 +361,8 @@ export function promote(
     }
   }
   if (copy.promotionStartedAt === undefined) {
-    if (state.faults.failNextPromotions > 0) {
+    const targeted = !state.faults.failPromotionsOnSite || state.faults.failPromotionsOnSite === site;
+    if (state.faults.failNextPromotions > 0 && targeted) {
       state.faults.failNextPromotions -= 1;
       return { outcome: 'refused', reason: 'injected fault: promotion failed' };
     }
@@ -490,17 +493,18 @@ export function replicate(state: SimState, now: number): void {
 
 /**
  * Where replication flows from: the single primary; or, when no copy is primary (a planned
- * switchover between demotion and promotion), the demoted copy whose history contains the other's,
- * so that the final writes still reach the replica, as a real array's final sync does.
+ * switchover between demotion and promotion), the demoted copy whose history contains the others'
+ * (the most recently written one when they are equal), so that the final writes still reach the
+ * replica and syncs keep being reported on schedule, as a real array's snapshots are.
  */
 function syncSource(vol: Volume): VolumeCopy | undefined {
   const copies = Object.values(vol.copies);
   const primaries = copies.filter((c) => c.role === 'primary');
   if (primaries.length === 1) return primaries[0];
   if (primaries.length > 1) return undefined;
-  return copies.find((c) =>
-    copies.every((o) => o === c || (writesMissingFrom(vol, o, c) === 0 && writesMissingFrom(vol, c, o) > 0)),
-  );
+  return copies
+    .filter((c) => copies.every((o) => o === c || writesMissingFrom(vol, o, c) === 0))
+    .sort((a, b) => (b.lastWriteAt ?? -1) - (a.lastWriteAt ?? -1))[0];
 }
 
 /** The copy that holds the authoritative data: the primary, or the most recently promoted one if several claim it. */

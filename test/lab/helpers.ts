@@ -53,7 +53,13 @@ export const sim = Object.assign(new StorageSimClient(`http://127.0.0.1:${lab.la
 });
 
 export async function resetSim(): Promise<void> {
-  await sim.setFaults({ promotionDelayMs: 0, failNextPromotions: 0, linkDown: false, ...LAB_SIM_TIMING });
+  await sim.setFaults({
+    promotionDelayMs: 0,
+    failNextPromotions: 0,
+    failPromotionsOnSite: '',
+    linkDown: false,
+    ...LAB_SIM_TIMING,
+  });
 }
 
 export type VolumeReplication = {

@@ -77,7 +77,10 @@ describe('the two sites', () => {
       namespace: 'orders',
     });
     expect(mysqlClaim.spec?.accessModes).toEqual(['ReadWriteOncePod']);
-    expect((await dcB.core.listNamespacedPod({ namespace: 'orders' })).items).toHaveLength(0);
+    const running = (await dcB.core.listNamespacedPod({ namespace: 'orders' })).items.filter(
+      (p) => p.status?.phase === 'Running',
+    );
+    expect(running.map((p) => p.metadata?.name)).toEqual([]);
     const vrs = (await dcB.custom.listNamespacedCustomObject({
       ...CRD.volumeReplication,
       namespace: 'orders',

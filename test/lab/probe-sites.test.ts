@@ -3,43 +3,26 @@
  * jest, from TypeScript), each site worker serves its own task queue, and probeSites reports a
  * killed site as unreachable instead of hanging.
  */
-import { Client, Connection } from '@temporalio/client';
-import type { NativeConnection, Worker } from '@temporalio/worker';
 import { CONTROL_TASK_QUEUE } from '../../common/task-queues.ts';
 import { SITE_NAMES } from '../../lab/layout.ts';
 import type { SiteReachability, probeSites } from '../../workflows/probe-sites.ts';
-import { connectTemporal, createControlWorker, createSiteWorker } from '../../worker/workers.ts';
 import { lab, status, uniqueName } from './helpers.ts';
+import { startWorkers, type LabWorkers } from './temporal.ts';
 
-let connection: NativeConnection;
-let clientConnection: Connection;
-let client: Client;
-let workers: Worker[] = [];
-let running: Promise<void>[] = [];
+let workers: LabWorkers;
 
 beforeAll(async () => {
-  const s = await status();
-  connection = await connectTemporal({ address: s.temporal.address, namespace: s.temporal.namespace });
-  workers = [
-    await createControlWorker(connection, s.temporal.namespace),
-    ...(await Promise.all(s.sites.map((site) => createSiteWorker(connection, s.temporal.namespace, site)))),
-  ];
-  running = workers.map((w) => w.run());
-  clientConnection = await Connection.connect({ address: s.temporal.address });
-  client = new Client({ connection: clientConnection, namespace: s.temporal.namespace });
+  workers = await startWorkers(uniqueName('probe'));
 });
 
 afterAll(async () => {
-  for (const w of workers) w.shutdown();
-  await Promise.all(running);
-  await clientConnection?.close();
-  await connection?.close();
+  await workers?.stop();
   const s = await status();
   for (const st of s.sites) if (st.state !== 'running') await lab.reviveSite(st.name);
 });
 
 async function probe(timeoutMs: number): Promise<SiteReachability[]> {
-  return client.workflow.execute<typeof probeSites>('probeSites', {
+  return workers.client.workflow.execute<typeof probeSites>('probeSites', {
     taskQueue: CONTROL_TASK_QUEUE,
     workflowId: uniqueName('probe-sites'),
     args: [{ sites: [...SITE_NAMES], timeoutMs }],

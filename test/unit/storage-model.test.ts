@@ -157,6 +157,17 @@ describe('promotion', () => {
     expect(report.splitBrain).toBe(false);
   });
 
+  it('keeps reporting syncs on schedule after a demotion when the replica is already caught up', () => {
+    const state = lab();
+    run(state, 0, 1000, [A]);
+    run(state, 1000, 2200, []); // quiesced: the replica has everything
+    demote(state, H, A);
+    const before = state.volumes[H]!.lastSync!.startedAt;
+    run(state, 2200, 4400, []);
+    expect(state.volumes[H]!.lastSync!.startedAt).toBeGreaterThan(before);
+    expect(copy(state, B).seq).toBe(copy(state, A).seq);
+  });
+
   it('unplanned failover: the lost writes are exactly those the replica never received', () => {
     const state = lab();
     run(state, 0, 1550, [A]); // last delivered sync was started at 1000

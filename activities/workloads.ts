@@ -1,0 +1,111 @@
+/**
+ * Workload steps on one site: scale down recording the replica counts (in an annotation, so a
+ * re-run after a crash finds them), wait until the pods are gone, scale up in start order and wait
+ * until Ready. Each is an "ensure": it reads first and acts only where the state is not yet right.
+ */
+import { heartbeat } from '@temporalio/activity';
+import type { SiteApi } from '../common/k8s.ts';
+import { mergePatch } from '../common/k8s.ts';
+import { sleep } from '../common/wait.ts';
+import type { Witness } from '../witness/witness.ts';
+import { guardEpoch } from './guard.ts';
+import { workloadKey, type StepContext, type WorkloadRef } from './types.ts';
+
+/** Where the replica count a workload had before Pivot scaled it down is kept. */
+export const REPLICAS_ANNOTATION = 'pivot.dev/replicas-before-failover';
+
+async function read(api: SiteApi, w: WorkloadRef) {
+  return w.kind === 'StatefulSet'
+    ? api.apps.readNamespacedStatefulSet({ name: w.name, namespace: w.namespace })
+    : api.apps.readNamespacedDeployment({ name: w.name, namespace: w.namespace });
+}
+
+async function patch(api: SiteApi, w: WorkloadRef, body: object): Promise<void> {
+  if (w.kind === 'StatefulSet') {
+    await api.apps.patchNamespacedStatefulSet({ name: w.name, namespace: w.namespace, body }, mergePatch);
+  } else {
+    await api.apps.patchNamespacedDeployment({ name: w.name, namespace: w.namespace, body }, mergePatch);
+  }
+}
+
+export function createWorkloadActivities(api: SiteApi, witness: Witness, pollMs = 500) {
+  return {
+    /** Scales the workloads to 0 in reverse start order; returns the replica counts they had. */
+    async scaleDownWorkloads(ctx: StepContext, workloads: WorkloadRef[]): Promise<Record<string, number>> {
+      await guardEpoch(witness, ctx, api.site, 'workloads');
+      const recorded: Record<string, number> = {};
+      const order = [...workloads].sort((a, b) => b.startOrder - a.startOrder);
+      for (const w of order) {
+        const obj = await read(api, w);
+        const current = obj.spec?.replicas ?? 0;
+        const before = Number(obj.metadata?.annotations?.[REPLICAS_ANNOTATION] ?? NaN);
+        // Already scaled down by an earlier attempt: the annotation has the count to restore.
+        recorded[workloadKey(w)] = current === 0 && Number.isInteger(before) ? before : current;
+        if (current !== 0) {
+          await patch(api, w, {
+            metadata: { annotations: { [REPLICAS_ANNOTATION]: String(current) } },
+            spec: { replicas: 0 },
+          });
+        }
+      }
+      return recorded;
+    },
+
+    /** Waits until no pod of these workloads exists on the site (so no volume is in use). */
+    async waitWorkloadsStopped(ctx: StepContext, workloads: WorkloadRef[]): Promise<void> {
+      for (;;) {
+        let remaining = 0;
+        for (const w of workloads) {
+          const obj = await read(api, w);
+          const labels = obj.spec?.selector?.matchLabels ?? {};
+          const selector = Object.entries(labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(',');
+          const pods = await api.core.listNamespacedPod({ namespace: w.namespace, labelSelector: selector });
+          remaining += pods.items.length;
+        }
+        if (remaining === 0) return;
+        heartbeat({ remainingPods: remaining, app: ctx.app });
+        await sleep(pollMs);
+      }
+    },
+
+    /**
+     * Scales the workloads to the given replica counts, one start-order group at a time, waiting
+     * for each group to be Ready before the next.
+     */
+    async scaleUpWorkloads(
+      ctx: StepContext,
+      workloads: WorkloadRef[],
+      replicas: Record<string, number>,
+    ): Promise<void> {
+      await guardEpoch(witness, ctx, api.site, 'workloads');
+      const orders = [...new Set(workloads.map((w) => w.startOrder))].sort((a, b) => a - b);
+      for (const order of orders) {
+        const group = workloads.filter((w) => w.startOrder === order);
+        for (const w of group) {
+          const want = replicas[workloadKey(w)] ?? 0;
+          const obj = await read(api, w);
+          if ((obj.spec?.replicas ?? 0) !== want) {
+            await patch(api, w, {
+              metadata: { annotations: { [REPLICAS_ANNOTATION]: null } },
+              spec: { replicas: want },
+            });
+          }
+        }
+        for (;;) {
+          const pending: string[] = [];
+          for (const w of group) {
+            const obj = await read(api, w);
+            const want = replicas[workloadKey(w)] ?? 0;
+            if ((obj.status?.readyReplicas ?? 0) < want)
+              pending.push(`${w.name} ${obj.status?.readyReplicas ?? 0}/${want}`);
+          }
+          if (pending.length === 0) break;
+          heartbeat({ startOrder: order, pending });
+          await sleep(pollMs);
+        }
+      }
+    },
+  };
+}
