@@ -3,8 +3,8 @@
  * check of every operation (DESIGN.md section 2, step 1).
  */
 import * as k8s from '@kubernetes/client-node';
-import { ApplicationFailure } from '@temporalio/common';
 import type { SiteApi } from '../common/k8s.ts';
+import { FAILURE, failure } from './failures.ts';
 
 export interface SiteProbe {
   site: string;
@@ -13,12 +13,6 @@ export interface SiteProbe {
   readyNodes: number;
   checkedAt: string;
 }
-
-/** Error types the activities raise, set explicitly so that retry policies can name them. */
-export const SITE_ERRORS = {
-  /** The site's API did not answer (connection refused, timeout, TLS failure). Retryable. */
-  unreachable: 'SiteUnreachable',
-} as const;
 
 export function createSiteProbeActivities(api: SiteApi) {
   return {
@@ -36,12 +30,14 @@ export function createSiteProbeActivities(api: SiteApi) {
           checkedAt: new Date().toISOString(),
         };
       } catch (err) {
-        throw ApplicationFailure.create({
-          type: SITE_ERRORS.unreachable,
-          message: `site ${api.site}: Kubernetes API not reachable: ${err instanceof Error ? err.message : String(err)}`,
-          details: [{ site: api.site, next: 'check the site, or fail over without it' }],
-          cause: err instanceof Error ? err : undefined,
-        });
+        throw failure(
+          FAILURE.unreachable,
+          api.site,
+          'Kubernetes API',
+          `not reachable: ${err instanceof Error ? err.message : String(err)}`,
+          'check the site, or fail over without it',
+          err,
+        );
       }
     },
   };

@@ -49,6 +49,6 @@ describe('probeSites', () => {
     const [a, b] = result;
     expect(a).toMatchObject({ site: 'dc-a', reachable: true });
     expect(b).toMatchObject({ site: 'dc-b', reachable: false });
-    expect(b?.reachable === false && b.reason).toMatch(/dc-b: Kubernetes API not reachable/);
+    expect(b?.reachable === false && b.reason).toMatch(/dc-b: Kubernetes API: not reachable/);
   });
 });
