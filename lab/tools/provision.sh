@@ -58,11 +58,14 @@ outside_bin() {
   return 1
 }
 
-# on_path NAME VERSION_REGEX: succeeds (and links it) when NAME on PATH reports a matching version.
+# on_path NAME VERSION_REGEX [VERSION_ARGS...]: succeeds (and links it) when NAME on PATH reports a
+# matching version (asked with --version unless other arguments are given).
 on_path() {
   local name=$1 want=$2 found
+  shift 2
+  (($#)) || set -- --version
   found=$(outside_bin "$name") || return 1
-  "$found" --version 2>/dev/null | grep -Eq "$want" || return 1
+  "$found" "$@" 2>/dev/null | grep -Eq "$want" || return 1
   link "$name" "$found"
   log "$name: using $found from PATH"
 }
@@ -70,6 +73,11 @@ on_path() {
 provision_kube() {
   local dir="$TOOLS/kubernetes-$KUBE_VERSION" names=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
   local have=1 n
+  # Binaries already on PATH at the pinned version (an official download, say) are used as they are.
+  if on_path kube-apiserver "Kubernetes $KUBE_VERSION\$" && on_path kube-controller-manager "Kubernetes $KUBE_VERSION\$" &&
+    on_path kube-scheduler "Kubernetes $KUBE_VERSION\$" && on_path kubectl "Client Version: $KUBE_VERSION\$" version --client; then
+    return 0
+  fi
   for n in "${names[@]}"; do [[ -x $dir/bin/$n ]] || have=0; done
   if (( ! have )); then
     mkdir -p "$dir/src" "$dir/bin"
