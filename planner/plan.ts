@@ -8,6 +8,7 @@
  * this order, under these names.
  */
 import type { PivotConfig } from '../config/types.ts';
+import { APPROVAL_DEFAULTS } from '../runbook/defaults.ts';
 import { parseDuration } from '../runbook/duration.ts';
 import type { Operation, Runbook } from '../runbook/types.ts';
 import { checkDrift, type DriftIssue } from './drift.ts';
@@ -81,14 +82,6 @@ export interface PlanRequest {
   /** The site the applications should end up active on (not used by drill and reprotect). */
   to?: string;
 }
-
-const DEFAULT_APPROVAL: Record<Operation, 'none' | 'required'> = {
-  switchover: 'none',
-  failover: 'required',
-  reprotect: 'none',
-  failback: 'none',
-  drill: 'none',
-};
 
 /** Drift rules an unplanned failover tolerates: the source is expected to be gone. */
 const FAILOVER_TOLERATED = new Set<DriftIssue['rule']>([
@@ -209,7 +202,7 @@ function planApp(
   const volumes = resolveVolumes(runbook, live, current);
   const rpoMs = parseDuration(runbook.spec.objectives.rpo) ?? 0;
   const estimatedDataLoss = estimateLoss(operation, volumes, live, from, rpoMs);
-  const approval = runbook.spec.approval[operation] ?? DEFAULT_APPROVAL[operation];
+  const approval = runbook.spec.approval[operation] ?? APPROVAL_DEFAULTS[operation];
   const steps = stepsFor(operation, { runbook, live, config, from, to, volumes, approval, sourceReachable });
   return {
     plan: { app, operation, from, to, approval, estimatedDataLoss, steps },
