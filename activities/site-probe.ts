@@ -3,7 +3,7 @@
  * check of every operation (DESIGN.md section 2, step 1).
  */
 import * as k8s from '@kubernetes/client-node';
-import type { SiteApi } from '../common/k8s.ts';
+import { readyNodeCount, type SiteApi } from '../common/k8s.ts';
 import { FAILURE, failure } from './failures.ts';
 
 export interface SiteProbe {
@@ -20,9 +20,7 @@ export function createSiteProbeActivities(api: SiteApi) {
       try {
         const version = await api.kubeConfig.makeApiClient(k8s.VersionApi).getCode();
         const nodes = await api.core.listNode();
-        const readyNodes = nodes.items.filter((n) =>
-          n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-        ).length;
+        const readyNodes = readyNodeCount(nodes.items);
         return {
           site: api.site,
           serverVersion: version.gitVersion,

@@ -88,3 +88,9 @@ export async function listClusterCustom<T extends CustomObject>(api: SiteApi, cr
   const list = (await api.custom.listClusterCustomObject({ ...crd })) as { items: T[] };
   return list.items;
 }
+
+/** Nodes whose Ready condition is True. */
+export function readyNodeCount(nodes: k8s.V1Node[]): number {
+  return nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+    .length;
+}

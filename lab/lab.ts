@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { connectSite, isNotFound, type SiteApi } from '../common/k8s.ts';
+import { connectSite, isNotFound, readyNodeCount, type SiteApi } from '../common/k8s.ts';
 import { sleep, waitUntil } from '../common/wait.ts';
 import { stringify } from 'yaml';
 import { labConfig } from '../config/lab-config.ts';
@@ -23,7 +23,7 @@ import {
 } from './layout.ts';
 import { Daemons, isAlive, isPortOpen, killGroup } from './processes.ts';
 import { installCrds, installSiteStorage, seedSampleApp } from './seed.ts';
-import { KwokSites } from './sites.ts';
+import { KwokSites, SIMULATED_NODES } from './sites.ts';
 import { DAEMONS, probeLab, type LabStatus } from './status.ts';
 import type { SimConfig } from './storage-sim/main.ts';
 import { provisionTools, toolPaths, type ToolPaths } from './tools.ts';
@@ -130,7 +130,9 @@ export class Lab {
           run: () => (created ? sites.delete(site.name) : sites.stop(site.name)),
         });
         await this.waitForNodes(site.name);
-        this.progress.step(`${site.name}: API ${site.apiServerUrl}, ${3} simulated nodes ready`);
+        this.progress.step(
+          `${site.name}: API ${site.apiServerUrl}, ${SIMULATED_NODES} simulated nodes ready`,
+        );
       }
       const apis = SITE_NAMES.map((s) => connectSite(s, sites.kubeconfig(s)));
       for (const api of apis) {
@@ -328,10 +330,8 @@ export class Lab {
       `${site}'s simulated nodes to be Ready`,
       async () => {
         const nodes = await api.core.listNode();
-        const ready = nodes.items.filter((n) =>
-          n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-        );
-        return ready.length >= 3 || `${ready.length} ready`;
+        const ready = readyNodeCount(nodes.items);
+        return ready >= SIMULATED_NODES || `${ready} ready`;
       },
       { timeoutMs: 120_000 },
     );
@@ -416,8 +416,8 @@ export class Lab {
         const held = new Set(system.items.map((l) => l.metadata?.name));
         const missing = ['kube-controller-manager', 'kube-scheduler'].filter((n) => !held.has(n));
         return (
-          (nodeLeases.items.length >= 3 && missing.length === 0) ||
-          `node leases ${nodeLeases.items.length}/3, waiting for ${missing.join(', ')}`
+          (nodeLeases.items.length >= SIMULATED_NODES && missing.length === 0) ||
+          `node leases ${nodeLeases.items.length}/${SIMULATED_NODES}, waiting for ${missing.join(', ')}`
         );
       },
       { timeoutMs: 90_000, intervalMs: 500 },

@@ -4,7 +4,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
-import { connectSite } from '../common/k8s.ts';
+import { connectSite, readyNodeCount } from '../common/k8s.ts';
 import { SITE_CLIENT_CIDRS, SITE_NAMES, type LabLayout, type SiteName } from './layout.ts';
 import { Daemons, isPortOpen } from './processes.ts';
 import type { KwokSites } from './sites.ts';
@@ -55,10 +55,7 @@ async function siteState(
   try {
     const api = connectSite(site, kubeconfig);
     const nodes = await api.core.listNode();
-    const readyNodes = nodes.items.filter((n) =>
-      n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-    ).length;
-    return { state: 'running', readyNodes };
+    return { state: 'running', readyNodes: readyNodeCount(nodes.items) };
   } catch {
     return { state: 'unhealthy' };
   }
