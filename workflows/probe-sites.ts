@@ -7,6 +7,7 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { SiteProbe, SiteProbeActivities } from '../activities/site-probe.ts';
 import { siteTaskQueue } from '../common/task-queues.ts';
+import { describeError } from './progress.ts';
 
 export interface ProbeSitesInput {
   sites: string[];
@@ -32,18 +33,8 @@ export async function probeSites({
       try {
         return { reachable: true, ...(await probeSite()) };
       } catch (err) {
-        return { reachable: false, site, reason: describeFailure(err) };
+        return { reachable: false, site, reason: describeError(err) };
       }
     }),
   );
-}
-
-function describeFailure(err: unknown): string {
-  let e: unknown = err;
-  const parts: string[] = [];
-  while (e instanceof Error) {
-    parts.push(e.message);
-    e = (e as { cause?: unknown }).cause;
-  }
-  return parts.filter(Boolean).join(': ') || String(err);
 }

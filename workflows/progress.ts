@@ -50,7 +50,8 @@ export interface OperationReport {
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-function describe(err: unknown): string {
+/** An error and its causes as one line, without repeats (ActivityFailure wraps the activity's error). */
+export function describeError(err: unknown): string {
   const parts: string[] = [];
   let e: unknown = err;
   while (e instanceof Error) {
@@ -101,7 +102,7 @@ export class OperationTracker {
         state: 'failed',
         endedAt: iso(ended),
         durationMs: ended - started,
-        error: describe(err),
+        error: describeError(err),
       });
       throw err;
     }
@@ -114,7 +115,7 @@ export class OperationTracker {
   finish(outcome: Exclude<Outcome, 'running'>, err?: unknown, suggestion?: string): void {
     this.outcome = outcome;
     this.endedMs = Date.now();
-    if (err !== undefined) this.error = describe(err);
+    if (err !== undefined) this.error = describeError(err);
     if (suggestion) this.suggestion = suggestion;
   }
 
