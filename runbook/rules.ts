@@ -7,7 +7,7 @@
  */
 import { DURATION_PATTERN, parseDuration } from './duration.ts';
 import type { FieldPath, RunbookFinding } from './errors.ts';
-import { didYouMean, oneOfWords, quote } from './wording.ts';
+import { didYouMean, oneOfWords, plain, quote } from './wording.ts';
 
 export interface RunbookRuleContext {
   /** The site names of the Pivot configuration; when given, spec.sites must name two of them. */
@@ -107,8 +107,8 @@ function checkDuplicates(spec: unknown, defaultNamespace: string | undefined): R
     ...checkUnique(
       ['spec', 'workloads'],
       field(spec, 'workloads'),
-      (w) => (text(w.name) ? `${String(w.kind)}/${ns(w)}/${text(w.name)}` : undefined),
-      (w) => `workload ${String(w.kind)} ${ns(w)}/${String(w.name)}`,
+      (w) => (text(w.name) ? `${plain(w.kind)}/${ns(w)}/${text(w.name)}` : undefined),
+      (w) => `workload ${plain(w.kind)} ${ns(w)}/${plain(w.name)}`,
       'each workload once',
     ),
     ...checkUnique(
@@ -123,15 +123,15 @@ function checkDuplicates(spec: unknown, defaultNamespace: string | undefined): R
       ['spec', 'volumes'],
       field(spec, 'volumes'),
       (v) => (text(v.claim) ? `${ns(v)}/${text(v.claim)}` : undefined),
-      (v) => `claim ${ns(v)}/${String(v.claim)}`,
+      (v) => `claim ${ns(v)}/${plain(v.claim)}`,
       'each claim in one group only',
       'claim',
     ),
     ...checkUnique(
       ['spec', 'traffic'],
       field(spec, 'traffic'),
-      (t) => (text(t.name) ? `${String(t.kind)}/${ns(t)}/${text(t.name)}` : undefined),
-      (t) => `traffic target ${String(t.kind)} ${ns(t)}/${String(t.name)}`,
+      (t) => (text(t.name) ? `${plain(t.kind)}/${ns(t)}/${text(t.name)}` : undefined),
+      (t) => `traffic target ${plain(t.kind)} ${ns(t)}/${plain(t.name)}`,
       'each traffic target once',
     ),
     ...checkUnique(
@@ -260,7 +260,10 @@ function checkTrafficSites(spec: unknown): RunbookFinding[] {
   );
   if (own.length < 2) return [];
   return entries(field(spec, 'traffic')).flatMap(([i, target]): RunbookFinding[] => {
-    const key = PER_SITE_FIELD[String(target.kind)];
+    const key =
+      typeof target.kind === 'string' && Object.hasOwn(PER_SITE_FIELD, target.kind)
+        ? PER_SITE_FIELD[target.kind]
+        : undefined;
     const perSite = key ? target[key] : undefined;
     if (!key || !isRecord(perSite)) return [];
     const path: FieldPath = ['spec', 'traffic', i, key];

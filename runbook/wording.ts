@@ -13,9 +13,17 @@ export function quote(value: unknown): string {
     text = JSON.stringify(value) ?? String(value);
   } catch {
     // Cyclic values cannot come from YAML (aliases are expanded), but a message must never throw.
-    text = String(value);
+    text = Object.prototype.toString.call(value);
   }
   return text.length > MAX_QUOTED ? `${text.slice(0, MAX_QUOTED - 1)}…` : text;
+}
+
+/**
+ * A value as text for keys and messages: a string as it is, anything else quoted. Never String()
+ * on data from a file: a mapping with a `toString` key makes it throw.
+ */
+export function plain(value: unknown): string {
+  return typeof value === 'string' ? value : quote(value);
 }
 
 /** A JSON Schema type name as a YAML author says it. */

@@ -354,6 +354,17 @@ ${body}      timeout: 1m
     );
   });
 
+  it('reports a mapping with a toString key where a kind belongs, instead of failing (found by fuzzing)', () => {
+    const text = withSpec(`  traffic:
+    - kind: { toString: [] }
+      name: web
+      selector: { app: web }
+`);
+    const errors = errorsOf(text);
+    expect(errors.some((e) => e.rule === 'internal')).toBe(false);
+    expect(errors.map((e) => e.path)).toContain('spec.traffic[0].kind');
+  });
+
   it('checks each kind of health check against its own fields', () => {
     const text = withSpec(`  healthChecks:
     - name: ready
