@@ -1,13 +1,41 @@
 /**
  * Control activities (the control worker, next to the witness): the operation lock and the epoch.
  */
+import { StorageSimClient } from '../lab/storage-sim/client.ts';
+import type { MeasuredLoss } from '../workflows/progress.ts';
 import { LockHeldError, StaleEpochError, type AppWitnessState, type Witness } from '../witness/witness.ts';
 import { FAILURE, failure } from './failures.ts';
+import type { VolumeSpec } from './types.ts';
+
+/**
+ * What an unplanned failover needs when the source cannot be asked: the application's volumes and
+ * replica counts as last seen on its active site (recorded by every operation's preflight and by
+ * the site workers' guard).
+ */
+export interface ProtectionRecord {
+  site: string;
+  volumes: VolumeSpec[];
+  replicas: Record<string, number>;
+}
+
+export interface ControlOptions {
+  /** The lab's simulated array, to measure the data a promotion lost (absent in production). */
+  storageSimulatorUrl?: string;
+}
+
+const staleEpoch = (app: string, err: StaleEpochError) =>
+  failure(
+    FAILURE.staleEpoch,
+    'witness',
+    `application ${app}`,
+    err.message,
+    'another operation changed the active site meanwhile',
+  );
 
 /** How long an operation's lock lives without renewal: longer than any operation should take. */
 const LOCK_TTL_MS = 6 * 60 * 60 * 1000;
 
-export function createControlActivities(witness: Witness) {
+export function createControlActivities(witness: Witness, options: ControlOptions = {}) {
   return {
     /** Takes the application's lock for this operation and returns the witness state it starts from. */
     async beginOperation(app: string, operationId: string): Promise<AppWitnessState> {
@@ -44,6 +72,89 @@ export function createControlActivities(witness: Witness) {
       await witness.releaseLock(app, operationId);
     },
 
+    async recordProtection(app: string, record: ProtectionRecord): Promise<void> {
+      await witness.recordProtection(app, record);
+    },
+
+    async protection(app: string): Promise<(ProtectionRecord & { at: string }) | undefined> {
+      const got = await witness.protection<ProtectionRecord>(app);
+      return got ? { ...got.record, at: got.at } : undefined;
+    },
+
+    /**
+     * Fences `site` in the witness and advances the epoch (unplanned failover): from now on every
+     * step the old site's side holds is stale. Idempotent for the operation holding the lock.
+     */
+    async fenceSite(app: string, operationId: string, expectEpoch: number, site: string): Promise<number> {
+      const now = await witness.state(app);
+      if (now.epoch === expectEpoch + 1 && now.fencedSites.includes(site)) return now.epoch;
+      try {
+        return await witness.advanceEpoch(app, {
+          expectEpoch,
+          fence: site,
+          actor: operationId,
+          reason: `unplanned failover: ${site} fenced`,
+        });
+      } catch (err) {
+        if (err instanceof StaleEpochError) throw staleEpoch(app, err);
+        throw err;
+      }
+    },
+
+    /** Lifts the witness fence of `site` (reprotect), advancing the epoch. Idempotent likewise. */
+    async unfenceSite(app: string, operationId: string, expectEpoch: number, site: string): Promise<number> {
+      const now = await witness.state(app);
+      if (now.epoch === expectEpoch + 1 && !now.fencedSites.includes(site)) return now.epoch;
+      try {
+        return await witness.advanceEpoch(app, {
+          expectEpoch,
+          unfence: site,
+          actor: operationId,
+          reason: `reprotect: ${site} resynced and unfenced`,
+        });
+      } catch (err) {
+        if (err instanceof StaleEpochError) throw staleEpoch(app, err);
+        throw err;
+      }
+    },
+
+    /** Records the active site at the epoch the operation holds (no advance). */
+    async setActiveSite(app: string, operationId: string, epoch: number, site: string): Promise<void> {
+      try {
+        await witness.setActiveSite(app, {
+          expectEpoch: epoch,
+          activeSite: site,
+          actor: operationId,
+          reason: 'unplanned failover completed',
+        });
+      } catch (err) {
+        if (err instanceof StaleEpochError) throw staleEpoch(app, err);
+        throw err;
+      }
+    },
+
+    /**
+     * On the lab: the writes the volumes' copies on `lostSite` hold that the new primary does not,
+     * counted by the simulated array. Undefined where no simulator is configured.
+     */
+    async measureDataLoss(handles: string[], lostSite: string): Promise<MeasuredLoss | undefined> {
+      if (!options.storageSimulatorUrl) return undefined;
+      const all = await new StorageSimClient(options.storageSimulatorUrl).volumes();
+      const loss: MeasuredLoss = { writes: 0, windowMs: 0, volumes: [] };
+      for (const handle of handles) {
+        const v = all.find((x) => x.handle === handle);
+        const copy = v?.copies.find((c) => c.site === lostSite);
+        if (!v || !copy) continue;
+        const writes = copy.writesNotOnPrimary;
+        loss.writes += writes;
+        loss.volumes.push({ handle, ...(v.origin.claim ? { claim: v.origin.claim } : {}), writes });
+        if (writes > 0 && copy.lastWriteAt && v.lastSyncTime) {
+          loss.windowMs = Math.max(loss.windowMs, Date.parse(copy.lastWriteAt) - Date.parse(v.lastSyncTime));
+        }
+      }
+      return loss;
+    },
+
     /** Records the new active site: epoch + 1, by compare-and-set on the epoch the operation holds. */
     async recordActiveSite(
       app: string,
@@ -52,18 +163,13 @@ export function createControlActivities(witness: Witness) {
       activeSite: string,
       reason: string,
     ): Promise<number> {
+      // A retry after the advance landed finds it done (the lock keeps every other writer out).
+      const now = await witness.state(app);
+      if (now.epoch === expectEpoch + 1 && now.activeSite === activeSite) return now.epoch;
       try {
         return await witness.advanceEpoch(app, { expectEpoch, activeSite, actor: operationId, reason });
       } catch (err) {
-        if (err instanceof StaleEpochError) {
-          throw failure(
-            FAILURE.staleEpoch,
-            'witness',
-            `application ${app}`,
-            err.message,
-            'another operation changed the active site meanwhile',
-          );
-        }
+        if (err instanceof StaleEpochError) throw staleEpoch(app, err);
         throw err;
       }
     },

@@ -5,6 +5,8 @@
 import type { SiteApi } from '../common/k8s.ts';
 import type { Witness } from '../witness/witness.ts';
 import { createClaimActivities } from './claims.ts';
+import { withSiteErrors } from './api-errors.ts';
+import { createFencingActivities } from './fencing.ts';
 import { createHookActivities } from './hooks.ts';
 import { createReplicationActivities } from './replication.ts';
 import { createSiteProbeActivities } from './site-probe.ts';
@@ -13,7 +15,7 @@ import { createTrafficActivities } from './traffic.ts';
 import { createWorkloadActivities } from './workloads.ts';
 
 export function createSiteActivities(api: SiteApi, witness: Witness) {
-  return {
+  return withSiteErrors(api.site, {
     ...createSiteProbeActivities(api),
     ...createWorkloadActivities(api, witness),
     ...createReplicationActivities(api, witness),
@@ -21,8 +23,9 @@ export function createSiteActivities(api: SiteApi, witness: Witness) {
     ...createTrafficActivities(api, witness),
     ...createSiteStateActivities(api),
     ...createHookActivities(api, witness),
-  };
+    ...createFencingActivities(api, witness),
+  });
 }
 
 export type SiteActivities = ReturnType<typeof createSiteActivities>;
-export { createControlActivities, type ControlActivities } from './control.ts';
+export { createControlActivities, type ControlActivities, type ProtectionRecord } from './control.ts';

@@ -25,7 +25,8 @@ interface Vr {
   };
 }
 
-const STATE_OF = { primary: 'Primary', secondary: 'Secondary' } as const;
+/** The status a desired state ends in: a resync ends as a secondary that caught up. */
+const STATE_OF = { primary: 'Primary', secondary: 'Secondary', resync: 'Secondary' } as const;
 
 export function createReplicationActivities(api: SiteApi, witness: Witness, pollMs = 500) {
   const read = async (c: ClaimRef): Promise<Vr> =>
@@ -43,7 +44,7 @@ export function createReplicationActivities(api: SiteApi, witness: Witness, poll
     async ensureReplicationState(
       ctx: StepContext,
       claims: ClaimRef[],
-      state: 'primary' | 'secondary',
+      state: 'primary' | 'secondary' | 'resync',
       options: { force?: boolean; refusalGraceMs?: number } = {},
     ): Promise<void> {
       await guardEpoch(witness, ctx, api.site, 'VolumeReplications');
@@ -94,6 +95,17 @@ export function createReplicationActivities(api: SiteApi, witness: Witness, poll
         heartbeat({ pending });
         await sleep(pollMs);
       }
+    },
+
+    /** The oldest last sync of the replicas here (what an unplanned promotion would keep), if every one reports one. */
+    async oldestReplicaSync(claims: ClaimRef[]): Promise<string | undefined> {
+      let oldest: number | undefined;
+      for (const c of claims) {
+        const t = Date.parse((await read(c)).status?.lastSyncTime ?? '');
+        if (Number.isNaN(t)) return undefined;
+        oldest = oldest === undefined ? t : Math.min(oldest, t);
+      }
+      return oldest === undefined ? undefined : new Date(oldest).toISOString();
     },
 
     /** Waits until every replica here received a sync taken at or after `sinceIso` (the final sync). */

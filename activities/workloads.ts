@@ -30,6 +30,18 @@ async function patch(api: SiteApi, w: WorkloadRef, body: object): Promise<void> 
 
 export function createWorkloadActivities(api: SiteApi, witness: Witness, pollMs = 500) {
   return {
+    /** The replica counts the workloads have (or had before Pivot scaled them down). Read only. */
+    async currentReplicas(workloads: WorkloadRef[]): Promise<Record<string, number>> {
+      const counts: Record<string, number> = {};
+      for (const w of workloads) {
+        const obj = await read(api, w);
+        const current = obj.spec?.replicas ?? 0;
+        const before = Number(obj.metadata?.annotations?.[REPLICAS_ANNOTATION] ?? NaN);
+        counts[workloadKey(w)] = current === 0 && Number.isInteger(before) ? before : current;
+      }
+      return counts;
+    },
+
     /** Scales the workloads to 0 in reverse start order; returns the replica counts they had. */
     async scaleDownWorkloads(ctx: StepContext, workloads: WorkloadRef[]): Promise<Record<string, number>> {
       await guardEpoch(witness, ctx, api.site, 'workloads');

@@ -23,6 +23,9 @@ export function formatStatus(s: LabStatus): string {
   );
   lines.push(`redis       ${mark(s.redis.state).padEnd(10)} ${s.redis.url}`);
   lines.push(`storage-sim ${mark(s.storageSimulator.state).padEnd(10)} ${s.storageSimulator.url}`);
+  lines.push(
+    `workers     ${s.workers.map((w) => `${w.name.replace(/^worker-/, '')} ${mark(w.state)}`).join(', ')}`,
+  );
   lines.push('', `sample application: ${s.seeded ? 'seeded' : 'not seeded'}; logs in ${s.labDir}/logs`);
   return lines.join('\n');
 }
@@ -97,6 +100,17 @@ export function registerLabCommands(program: Command): void {
       runCommand(async () => {
         await new Lab(stepPrinter()).reviveSite(site);
         process.stderr.write(`${site} is back\n`);
+      }),
+    );
+
+  lab
+    .command('restart-workers')
+    .description(
+      "restart Pivot's workers (the control worker and one per running site), e.g. after a code change",
+    )
+    .action(() =>
+      runCommand(async () => {
+        await new Lab(stepPrinter()).restartWorkers();
       }),
     );
 

@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerDemoCommand } from './demo-command.ts';
 import { registerLabCommands } from './lab-commands.ts';
+import { registerOperationCommands } from './operation-commands.ts';
 import { registerPlanCommands } from './plan-commands.ts';
 import { EXIT } from './output.ts';
 import { registerRunbookCommands } from './runbook-commands.ts';
@@ -18,6 +19,7 @@ registerLabCommands(program);
 registerDemoCommand(program);
 registerRunbookCommands(program);
 registerPlanCommands(program);
+registerOperationCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -15,11 +15,14 @@ export function labConfig(
       context: `kwok-${name}`,
       region: `lab-${name}`,
       clientCidrs: SITE_CLIENT_CIDRS[name],
+      // The simulated array reads no credentials; a real driver's fence secret goes here.
+      networkFence: { secret: { name: 'sim-array-credentials', namespace: 'kube-system' } },
     })),
     storageClassMap: [{ 'dc-a': 'sim-replicated', 'dc-b': 'sim-replicated' }],
     temporal: { address: `127.0.0.1:${layout.ports.temporal}`, namespace: 'default' },
     witness: { redisUrl: `redis://127.0.0.1:${layout.ports.redis}` },
     api: { listen: `127.0.0.1:${layout.ports.api}` },
     runbooks: { dir: `${REPO_ROOT}/runbooks` },
+    lab: { storageSimulatorUrl: `http://127.0.0.1:${layout.ports.storageSim}` },
   };
 }

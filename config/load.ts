@@ -38,6 +38,19 @@ export const CONFIG_SCHEMA = {
             minItems: 1,
             items: { type: 'string', pattern: '^\\d{1,3}(\\.\\d{1,3}){3}(/\\d{1,2})?$' },
           },
+          networkFence: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              className: nonEmpty,
+              secret: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['name', 'namespace'],
+                properties: { name: nonEmpty, namespace: nonEmpty },
+              },
+            },
+          },
         },
       },
     },
@@ -77,6 +90,12 @@ export const CONFIG_SCHEMA = {
     },
     api: { type: 'object', additionalProperties: false, properties: { listen: nonEmpty } },
     runbooks: { type: 'object', additionalProperties: false, properties: { dir: nonEmpty } },
+    lab: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['storageSimulatorUrl'],
+      properties: { storageSimulatorUrl: nonEmpty },
+    },
   },
 } as const;
 

@@ -17,6 +17,16 @@ export interface SiteConfig {
   region?: string;
   /** The site's client networks: what a NetworkFence names to cut the site off from storage. */
   clientCidrs: string[];
+  /**
+   * How Pivot creates a csi-addons NetworkFence on this site's cluster (fencing the other site):
+   * a NetworkFenceClass, or the older driver secret (the driver is the volumes' CSI driver).
+   */
+  networkFence?: NetworkFenceSettings;
+}
+
+export interface NetworkFenceSettings {
+  className?: string;
+  secret?: { name: string; namespace: string };
 }
 
 export interface PivotConfig {
@@ -37,4 +47,6 @@ export interface PivotConfig {
   witness: { redisUrl?: string; sentinel?: { masterName: string; sentinels: string[]; password?: string } };
   api: { listen: string };
   runbooks: { dir: string };
+  /** Only in the lab's configuration: the simulated array, whose write counts measure data loss. */
+  lab?: { storageSimulatorUrl: string };
 }

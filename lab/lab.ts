@@ -4,7 +4,7 @@
  * (`kill-site` on a site already down). A failed `up` stops what it started itself, so a lab is
  * never left half-running by it.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { connectSite, isNotFound, readyNodeCount, type SiteApi } from '../common/k8s.ts';
@@ -24,7 +24,7 @@ import {
 import { Daemons, isAlive, isPortOpen, killGroup } from './processes.ts';
 import { installCrds, installSiteStorage, seedSampleApp } from './seed.ts';
 import { KwokSites, SIMULATED_NODES } from './sites.ts';
-import { DAEMONS, probeLab, type LabStatus } from './status.ts';
+import { DAEMONS, probeLab, workerDaemon, type LabStatus } from './status.ts';
 import type { SimConfig } from './storage-sim/main.ts';
 import { provisionTools, toolPaths, type ToolPaths } from './tools.ts';
 
@@ -89,6 +89,15 @@ export class Lab {
     if (before.state === 'running' && this.seeded) {
       this.writeConfig(sites);
       return { status: before, alreadyRunning: true, seconds: (Date.now() - started) / 1000 };
+    }
+    if (before.state === 'degraded' && this.seeded && before.workers.some((w) => w.state !== 'running')) {
+      // Only workers are missing (e.g. one crashed): start them, touch nothing else.
+      const others = [before.temporal, before.redis, before.storageSimulator, ...before.sites];
+      if (others.every((p) => p.state === 'running')) {
+        this.writeConfig(sites);
+        await this.startWorkers();
+        return { status: await this.status(), alreadyRunning: true, seconds: (Date.now() - started) / 1000 };
+      }
     }
     await this.stopHalfStarted(before, sites);
     await this.checkPorts(before);
@@ -159,9 +168,16 @@ export class Lab {
       }
       throw err;
     }
+    this.writeConfig(sites);
+    try {
+      await this.startWorkers();
+    } catch (err) {
+      for (const u of undo.reverse()) await u.run().catch(() => undefined);
+      await this.stopWorkers();
+      throw err;
+    }
     const status = await probeLab(this.layout, sites, this.seeded);
     writeFileSync(this.layout.statusFile, JSON.stringify(status, null, 2));
-    this.writeConfig(sites);
     return { status, alreadyRunning: false, seconds: (Date.now() - started) / 1000 };
   }
 
@@ -337,7 +353,62 @@ export class Lab {
     );
   }
 
+  /**
+   * Pivot's workers for the lab: the control worker and one per site (whose site guard keeps a
+   * fenced site down). A site's worker lives and dies with its site, as it would in a datacenter.
+   */
+  private async startWorkers(): Promise<void> {
+    const status = await this.status();
+    const up = status.sites.filter((s) => s.state === 'running').map((s) => s.name);
+    await Promise.all([this.startWorker('control'), ...up.map((s) => this.startWorker(s))]);
+    this.progress.step(`workers: control, ${up.join(', ')} (logs in ${this.layout.logDir})`);
+  }
+
+  private async startWorker(role: 'control' | SiteName): Promise<void> {
+    const name = workerDaemon(role);
+    if (this.daemons.isRunning(name)) return;
+    const logFile = this.daemons.logFile(name);
+    const offset = existsSync(logFile) ? statSync(logFile).size : 0;
+    this.daemons.start({
+      name,
+      command: process.execPath,
+      args: [
+        '--import',
+        'tsx',
+        join(REPO_ROOT, 'worker', 'main.ts'),
+        ...(role === 'control' ? ['control'] : ['site', role]),
+        '--config',
+        this.layout.configFile,
+      ],
+      cwd: REPO_ROOT,
+    });
+    await waitUntil(
+      `${name} to be ready`,
+      () => {
+        if (!this.daemons.isRunning(name)) {
+          throw new LabError('exited during start-up', name, 'read its log for the reason', logFile);
+        }
+        const text = existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(offset) : '';
+        return Promise.resolve(text.includes('"worker ready"') || 'starting');
+      },
+      { timeoutMs: 120_000, intervalMs: 250 },
+    );
+  }
+
+  private async stopWorkers(sites: readonly SiteName[] = SITE_NAMES, control = true): Promise<void> {
+    const names = [...(control ? [workerDaemon('control')] : []), ...sites.map((s) => workerDaemon(s))];
+    await Promise.all(names.map((n) => this.daemons.stop(n)));
+  }
+
+  /** Restarts every worker (after a code change, in development). */
+  async restartWorkers(): Promise<void> {
+    await this.stopWorkers();
+    await this.startWorkers();
+  }
+
   async down({ purge }: { purge: boolean }): Promise<{ leftovers: number[] }> {
+    this.progress.step('stopping the workers');
+    await this.stopWorkers();
     for (const name of [DAEMONS.storageSim, DAEMONS.temporal, DAEMONS.redis]) {
       this.progress.step(`stopping ${name}`);
       await this.daemons.stop(name);
@@ -372,6 +443,7 @@ export class Lab {
     if (s.state === 'stopped') {
       throw new LabError('is already down', site, `bring it back with \`pivot lab revive-site ${site}\``);
     }
+    await this.stopWorkers([site], false);
     await this.sites().stop(site);
     await waitUntil(
       `${site}'s API server to stop answering`,
@@ -391,6 +463,7 @@ export class Lab {
       throw new LabError('was never created', site, 'start the lab with `pivot lab up`');
     await this.restartSite(this.sites(), site);
     await this.waitForNodes(site);
+    await this.startWorker(site);
   }
 
   /**

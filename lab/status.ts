@@ -38,6 +38,8 @@ export interface LabStatus {
   temporal: DaemonStatus & { address: string; namespace: string; webUiUrl: string; dbFile: string };
   redis: DaemonStatus & { url: string };
   storageSimulator: DaemonStatus & { url: string; stateFile: string };
+  /** Pivot's workers: `worker-control` and one per site (stopped while its site is killed). */
+  workers: Array<{ name: string; state: PartState; pid?: number; logFile: string }>;
   /** The sample application was seeded (it is not seeded again by later `up`s). */
   seeded: boolean;
   /** The PivotConfig for the lab (sites, Temporal, witness, runbooks): commands use it by default. */
@@ -45,6 +47,10 @@ export interface LabStatus {
 }
 
 export const DAEMONS = { temporal: 'temporal', redis: 'redis', storageSim: 'storage-sim' } as const;
+
+export function workerDaemon(role: 'control' | SiteName): string {
+  return `worker-${role}`;
+}
 
 async function siteState(
   kubeconfig: string,
@@ -98,7 +104,24 @@ export async function probeLab(layout: LabLayout, sites: KwokSites, seeded: bool
     daemonState(daemons, DAEMONS.redis, ports.redis),
     daemonState(daemons, DAEMONS.storageSim, ports.storageSim),
   ]);
-  const states = [...siteStatuses.map((s) => s.state), temporal.state, redis.state, storageSim.state];
+  const workers: LabStatus['workers'] = (['control', ...SITE_NAMES] as const).map((role) => {
+    const name = workerDaemon(role);
+    const pid = daemons.pid(name);
+    const alive = daemons.isRunning(name);
+    return {
+      name,
+      state: alive ? 'running' : 'stopped',
+      ...(alive && pid ? { pid } : {}),
+      logFile: daemons.logFile(name),
+    };
+  });
+  const states = [
+    ...siteStatuses.map((s) => s.state),
+    temporal.state,
+    redis.state,
+    storageSim.state,
+    ...workers.map((w) => w.state),
+  ];
   return {
     schemaVersion: 1,
     labDir: layout.dir,
@@ -121,6 +144,7 @@ export async function probeLab(layout: LabLayout, sites: KwokSites, seeded: bool
       url: `http://127.0.0.1:${ports.storageSim}`,
       stateFile: layout.simState,
     },
+    workers,
     seeded,
     configFile: layout.configFile,
   };

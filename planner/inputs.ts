@@ -16,6 +16,8 @@ import {
   type RunbookError,
 } from '../runbook/validate.ts';
 import { observe, type LiveState } from './live-state.ts';
+import { witnessRedis } from '../witness/connect.ts';
+import { Witness } from '../witness/witness.ts';
 
 export class RunbookSetError extends Error {
   constructor(readonly errors: RunbookError[]) {
@@ -92,5 +94,25 @@ export async function gatherInputs(configFile: string | undefined, selection: Se
     config.sites.map((s) => connectSite(s.name, s.kubeconfig, s.context)),
     namespaces,
   );
-  return { config, runbooks, live };
+  const witness = await readWitness(config, runbooks);
+  return { config, runbooks, live: witness ? { ...live, witness } : live };
+}
+
+/** The witness's record of each application, or undefined if the witness does not answer quickly. */
+async function readWitness(config: PivotConfig, runbooks: Runbook[]): Promise<LiveState['witness']> {
+  const redis = witnessRedis(config, { connectTimeout: 2000, maxRetriesPerRequest: 1, lazyConnect: true });
+  try {
+    await redis.connect();
+    const witness = new Witness(redis);
+    const out: NonNullable<LiveState['witness']> = {};
+    for (const r of runbooks) {
+      const s = await witness.state(r.metadata.name);
+      if (s.epoch > 0 || s.activeSite) out[r.metadata.name] = s;
+    }
+    return out;
+  } catch {
+    return undefined;
+  } finally {
+    redis.disconnect();
+  }
 }

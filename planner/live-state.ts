@@ -68,6 +68,11 @@ export interface LiveState {
   /** When the snapshot was taken (ms since the epoch): lags are computed against it. */
   takenAt: number;
   sites: Record<string, SiteSnapshot>;
+  /**
+   * What the witness records per application, when it could be read: its active site is
+   * authoritative (after an unplanned failover the returning old primary still reports Primary).
+   */
+  witness?: Record<string, { activeSite?: string; epoch: number; fencedSites: string[] }>;
 }
 
 /** The CRDs a csi-addons replicated application needs on both sites. */

@@ -174,7 +174,8 @@ function planApp(
   const blocking = drift.filter((d) => {
     if (d.severity !== 'error') return false;
     if (operation === 'failover' && d.site === from && FAILOVER_TOLERATED.has(d.rule)) return false;
-    if (operation === 'reprotect' && d.site === to && d.rule === 'replication-unhealthy') return false; // what reprotect repairs
+    // What reprotect repairs: the old primary diverged, and the active site sees two primaries until it is resynced.
+    if (operation === 'reprotect' && d.rule === 'replication-unhealthy') return false;
     if (operation === 'drill' && d.site === from) return false; // a drill never touches the active site
     return true;
   });

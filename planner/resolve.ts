@@ -73,6 +73,8 @@ function appReplications(runbook: Runbook, snap: SiteSnapshot): ReplicationState
  * state. Until the witness exists this is the only source; two primaries is split brain.
  */
 export function activeSite(runbook: Runbook, live: LiveState): ActiveSite {
+  const recorded = live.witness?.[runbook.metadata.name]?.activeSite;
+  if (recorded) return { kind: 'known', site: recorded, basis: 'the witness records it as the active site' };
   const reachable = Object.values(live.sites).filter((s) => s.reachable);
   const primaries = reachable.filter((s) => appReplications(runbook, s).some((r) => r.state === 'Primary'));
   if (primaries.length > 1) return { kind: 'split', sites: primaries.map((s) => s.site) };

@@ -71,6 +71,15 @@ redis.call('HSET', KEYS[1], 'fenced', cjson.encode(out))
 return {nextEpoch, current}
 `;
 
+// KEYS[1] state hash; ARGV: expected epoch, active site. Records the active site without advancing
+// the epoch (an unplanned failover advanced it when it fenced the old site). Returns 1, or 0 if stale.
+const SET_ACTIVE = `
+local current = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
+if current ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'activeSite', ARGV[2])
+return 1
+`;
+
 // KEYS[1] lock; ARGV[1] holder. Deletes the lock only if this holder has it.
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -83,7 +92,7 @@ export class Witness {
     private readonly prefix = 'pivot',
   ) {}
 
-  private key(app: string, what: 'state' | 'lock' | 'audit'): string {
+  private key(app: string, what: 'state' | 'lock' | 'audit' | 'volumes'): string {
     return `${this.prefix}:${what}:{${app}}`;
   }
 
@@ -136,6 +145,46 @@ export class Witness {
       epoch: next,
     });
     return next;
+  }
+
+  /**
+   * Records `activeSite` at the current epoch, which must still be `expectEpoch` (compare-and-set):
+   * the end of an unplanned failover, whose epoch advanced when it fenced the old site.
+   */
+  async setActiveSite(
+    app: string,
+    change: { expectEpoch: number; activeSite: string; actor: string; reason: string },
+  ): Promise<void> {
+    const ok = (await this.redis.eval(
+      SET_ACTIVE,
+      1,
+      this.key(app, 'state'),
+      String(change.expectEpoch),
+      change.activeSite,
+    )) as number;
+    if (ok !== 1) {
+      throw new StaleEpochError(app, change.expectEpoch, (await this.state(app)).epoch);
+    }
+    await this.audit(app, {
+      actor: change.actor,
+      action: 'set-active-site',
+      detail: `active site → ${change.activeSite}: ${change.reason}`,
+      epoch: change.expectEpoch,
+    });
+  }
+
+  /**
+   * The application's protection record: its volumes and replica counts as last seen on its active
+   * site, what an unplanned failover needs when the source cannot be asked (RamenDR keeps the same
+   * PV metadata in an object store).
+   */
+  async recordProtection(app: string, record: object): Promise<void> {
+    await this.redis.set(this.key(app, 'volumes'), JSON.stringify({ at: new Date().toISOString(), record }));
+  }
+
+  async protection<T>(app: string): Promise<{ at: string; record: T } | undefined> {
+    const raw = await this.redis.get(this.key(app, 'volumes'));
+    return raw ? (JSON.parse(raw) as { at: string; record: T }) : undefined;
   }
 
   /** Refuses (StaleEpochError) unless `held` is the current epoch: every mutating step calls it first. */

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { createControlActivities, createSiteActivities } from '../activities/index.ts';
 import { connectSite } from '../common/k8s.ts';
 import { CONTROL_TASK_QUEUE, siteTaskQueue } from '../common/task-queues.ts';
+import type { ControlOptions } from '../activities/control.ts';
 import type { Witness } from '../witness/witness.ts';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -41,12 +42,13 @@ export async function createControlWorker(
   connection: NativeConnection,
   namespace: string,
   witness: Witness,
+  options: ControlOptions = {},
 ): Promise<Worker> {
   return Worker.create({
     connection,
     namespace,
     taskQueue: CONTROL_TASK_QUEUE,
     workflowsPath: WORKFLOWS_PATH,
-    activities: createControlActivities(witness),
+    activities: createControlActivities(witness, options),
   });
 }

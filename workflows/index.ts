@@ -3,4 +3,7 @@
  * imported as types (lint enforces it). This file is the worker's `workflowsPath`.
  */
 export { probeSites } from './probe-sites.ts';
-export { switchover } from './switchover.ts';
+export { switchover, failback } from './switchover.ts';
+export { failover } from './failover.ts';
+export { reprotect } from './reprotect.ts';
+export { siteSwitchover, siteFailover } from './site.ts';

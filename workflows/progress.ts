@@ -4,15 +4,50 @@
  * report all read the same structure. Deterministic: time is the workflow's clock.
  */
 
-export const STEP_STATES = ['pending', 'running', 'succeeded', 'failed'] as const;
+export const STEP_STATES = ['pending', 'running', 'succeeded', 'failed', 'skipped'] as const;
 export type StepState = (typeof STEP_STATES)[number];
 
 /**
  * running; succeeded; refused (stopped before changing anything, e.g. another operation holds the
  * lock); rolled-back (failed before the point of no return, compensations ran); needs-attention
- * (failed after it: never rolled back automatically).
+ * (failed after it: never rolled back automatically; the operation waits for an operator's retry,
+ * skip or abort, and ends in this state if none comes); aborted (an operator aborted it before the
+ * point of no return: compensations ran, the source serves as before).
  */
-export type Outcome = 'running' | 'succeeded' | 'refused' | 'rolled-back' | 'needs-attention';
+export type Outcome = 'running' | 'succeeded' | 'refused' | 'rolled-back' | 'needs-attention' | 'aborted';
+
+/** What an operation waits for, when it waits for a person. */
+export interface Waiting {
+  for: 'approval' | 'decision';
+  since: string;
+  /** What to do, e.g. "approve with `pivot approve orders`". */
+  detail: string;
+}
+
+/** An operator's decision sent to a running operation (approve, abort, retry, skip). */
+export interface Decision {
+  action: 'approve' | 'abort' | 'retry' | 'skip';
+  by: string;
+  at: string;
+  step?: string;
+  reason?: string;
+}
+
+/** The data-loss window the operation reports, from the replication status (RPO). */
+export interface RpoReport {
+  windowMs: number;
+  /** The oldest last sync of the promoted replicas, when known. */
+  lastSyncTime?: string;
+  basis: string;
+}
+
+/** On the lab: the loss counted by the simulated array's write sequences. */
+export interface MeasuredLoss {
+  writes: number;
+  /** From the last write the new primary received to the last write the old one accepted. */
+  windowMs: number;
+  volumes: Array<{ handle: string; claim?: string; writes: number }>;
+}
 
 export interface StepProgress {
   id: string;
@@ -32,10 +67,16 @@ export interface OperationReport {
   to: string;
   requestedBy: string;
   reason: string;
+  /** planned (no data loss) or unplanned (forced, loss reported). */
+  mode: 'planned' | 'unplanned';
   outcome: Outcome;
+  waiting?: Waiting;
+  decisions: Decision[];
+  rpo?: RpoReport;
+  measuredLoss?: MeasuredLoss;
   startedAt: string;
   endedAt?: string;
-  /** Trigger to verified (or to the end, if it did not succeed), in ms. */
+  /** Trigger to verified (or to the end, if it was not verified), in ms. */
   rtoMs?: number;
   currentStep?: string;
   pointOfNoReturnPassed: boolean;
@@ -61,6 +102,16 @@ export function describeError(err: unknown): string {
   return [...new Set(parts.filter(Boolean))].join(': ') || String(err);
 }
 
+export interface OperationHeader {
+  app: string;
+  operation: string;
+  from: string;
+  to: string;
+  requestedBy: string;
+  reason: string;
+  mode: 'planned' | 'unplanned';
+}
+
 export class OperationTracker {
   private readonly steps: StepProgress[];
   private readonly startedMs = Date.now();
@@ -68,29 +119,43 @@ export class OperationTracker {
   private endedMs?: number;
   private error?: string;
   private suggestion?: string;
+  private waiting?: Waiting;
   private readonly notes: string[] = [];
+  readonly decisions: Decision[] = [];
   pointOfNoReturnPassed = false;
   epochBefore?: number;
   epochAfter?: number;
+  rpo?: RpoReport;
+  measuredLoss?: MeasuredLoss;
 
   constructor(
-    private readonly app: string,
-    private readonly operation: string,
-    private readonly from: string,
-    private readonly to: string,
-    private readonly requestedBy: string,
-    private readonly reason: string,
+    private readonly header: OperationHeader,
     steps: Array<[id: string, title: string, site: string]>,
   ) {
     this.steps = steps.map(([id, title, site]) => ({ id, title, site, state: 'pending' }));
   }
 
-  /** Runs one named step, recording its state and timings. */
-  async step<T>(id: string, run: () => Promise<T>): Promise<T> {
+  get finished(): boolean {
+    return this.endedMs !== undefined;
+  }
+
+  /** The step running now, or the failed one an operator must decide about. */
+  get current(): StepProgress | undefined {
+    return this.steps.find((s) => s.state === 'running' || s.state === 'failed');
+  }
+
+  private find(id: string): StepProgress {
     const s = this.steps.find((x) => x.id === id);
     if (!s) throw new Error(`unknown step ${id}`);
+    return s;
+  }
+
+  /** Runs one named step, recording its state and timings. */
+  async step<T>(id: string, run: () => Promise<T>): Promise<T> {
+    const s = this.find(id);
     const started = Date.now();
     Object.assign(s, { state: 'running', startedAt: iso(started) });
+    delete s.error;
     try {
       const result = await run();
       const ended = Date.now();
@@ -108,6 +173,31 @@ export class OperationTracker {
     }
   }
 
+  /** Marks a failed (or pending) step skipped by an operator, with the reason recorded. */
+  skip(id: string, reason: string): void {
+    const s = this.find(id);
+    s.state = 'skipped';
+    s.error = `${s.error ? `${s.error}; ` : ''}skipped: ${reason}`;
+  }
+
+  wait(waiting: Omit<Waiting, 'since'> | undefined): void {
+    if (waiting) this.waiting = { ...waiting, since: iso(Date.now()) };
+    else delete this.waiting;
+  }
+
+  /** After the point of no return a failed step leaves the operation needing attention, still open. */
+  needsAttention(err: unknown, suggestion: string): void {
+    this.outcome = 'needs-attention';
+    this.error = describeError(err);
+    this.suggestion = suggestion;
+  }
+
+  resume(): void {
+    this.outcome = 'running';
+    delete this.error;
+    delete this.suggestion;
+  }
+
   note(text: string): void {
     this.notes.push(text);
   }
@@ -115,24 +205,25 @@ export class OperationTracker {
   finish(outcome: Exclude<Outcome, 'running'>, err?: unknown, suggestion?: string): void {
     this.outcome = outcome;
     this.endedMs = Date.now();
+    delete this.waiting;
     if (err !== undefined) this.error = describeError(err);
     if (suggestion) this.suggestion = suggestion;
   }
 
   report(): OperationReport {
-    const current = this.steps.find((s) => s.state === 'running' || s.state === 'failed');
+    const current = this.current;
+    const verified = this.steps.find((s) => s.id === 'verify' && s.state === 'succeeded');
+    const rtoEnd = verified?.endedAt ? Date.parse(verified.endedAt) : this.endedMs;
     return {
-      app: this.app,
-      operation: this.operation,
-      from: this.from,
-      to: this.to,
-      requestedBy: this.requestedBy,
-      reason: this.reason,
+      ...this.header,
       outcome: this.outcome,
+      ...(this.waiting ? { waiting: { ...this.waiting } } : {}),
+      decisions: this.decisions.map((d) => ({ ...d })),
+      ...(this.rpo ? { rpo: { ...this.rpo } } : {}),
+      ...(this.measuredLoss ? { measuredLoss: this.measuredLoss } : {}),
       startedAt: iso(this.startedMs),
-      ...(this.endedMs !== undefined
-        ? { endedAt: iso(this.endedMs), rtoMs: this.endedMs - this.startedMs }
-        : {}),
+      ...(this.endedMs !== undefined ? { endedAt: iso(this.endedMs) } : {}),
+      ...(rtoEnd !== undefined ? { rtoMs: rtoEnd - this.startedMs } : {}),
       ...(current ? { currentStep: current.id } : {}),
       pointOfNoReturnPassed: this.pointOfNoReturnPassed,
       ...(this.epochBefore !== undefined ? { epochBefore: this.epochBefore } : {}),

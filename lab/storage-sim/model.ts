@@ -527,6 +527,8 @@ export interface CopyReport {
   resyncing: boolean;
   /** Writes on this copy that the current primary does not have: data lost if this copy is dropped. */
   writesNotOnPrimary: number;
+  /** When this copy last accepted a write. */
+  lastWriteAt?: string;
 }
 
 export interface VolumeReport {
@@ -564,6 +566,7 @@ export function volumeReport(state: SimState, vol: Volume, now: number): VolumeR
       needsResync: c.needsResync,
       resyncing: c.resyncRequested,
       writesNotOnPrimary: primary && primary !== c ? writesMissingFrom(vol, c, primary) : 0,
+      ...(c.lastWriteAt !== undefined ? { lastWriteAt: new Date(c.lastWriteAt).toISOString() } : {}),
     })),
     ...(primary ? { primarySite: primary.site } : {}),
     ...(vol.lastSync

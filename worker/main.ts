@@ -1,0 +1,69 @@
+/**
+ * A Pivot worker process: `worker/main.ts control --config FILE` runs the workflows and the
+ * witness activities; `worker/main.ts site <name> --config FILE` runs one site's activities and
+ * its site guard. `pivot lab up` starts one control worker and one worker per site; in production
+ * each site worker runs in (or next to) its site with that site's credentials only.
+ */
+import { parseArgs } from 'node:util';
+import { createLogger } from '../common/logging.ts';
+import { connectSite } from '../common/k8s.ts';
+import { findConfig, loadConfig } from '../config/load.ts';
+import { witnessRedis } from '../witness/connect.ts';
+import { Witness } from '../witness/witness.ts';
+import { SiteGuard, runbookSource } from './site-guard.ts';
+import { connectTemporal, createControlWorker, createSiteWorker } from './workers.ts';
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { config: { type: 'string' }, 'guard-period-ms': { type: 'string' } },
+  });
+  const [role, siteName] = positionals;
+  if (role !== 'control' && !(role === 'site' && siteName)) {
+    process.stderr.write('usage: worker/main.ts control|site <name> [--config FILE]\n');
+    process.exit(2);
+  }
+  const config = loadConfig(findConfig(values.config).file);
+  const log = createLogger(role === 'control' ? 'worker-control' : `worker-${siteName}`);
+  const redis = witnessRedis(config);
+  const witness = new Witness(redis);
+  const connection = await connectTemporal(config.temporal);
+  let guard: SiteGuard | undefined;
+  let worker;
+  if (role === 'control') {
+    worker = await createControlWorker(connection, config.temporal.namespace, witness, {
+      ...(config.lab ? { storageSimulatorUrl: config.lab.storageSimulatorUrl } : {}),
+    });
+  } else {
+    const site = config.sites.find((s) => s.name === siteName);
+    if (!site) {
+      log.error({ site: siteName, known: config.sites.map((s) => s.name) }, 'unknown site');
+      process.exit(2);
+    }
+    worker = await createSiteWorker(connection, config.temporal.namespace, site, witness);
+    guard = new SiteGuard(
+      connectSite(site.name, site.kubeconfig, site.context),
+      witness,
+      runbookSource(
+        config.runbooks.dir,
+        config.sites.map((s) => s.name),
+        log,
+      ),
+      log,
+    );
+    guard.start(Number(values['guard-period-ms'] ?? 2000));
+  }
+  const stop = () => {
+    log.info('shutting down');
+    worker.shutdown();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  log.info({ role, site: siteName, temporal: config.temporal.address }, 'worker ready');
+  await worker.run();
+  await guard?.stop();
+  await connection.close();
+  redis.disconnect();
+}
+
+await main();

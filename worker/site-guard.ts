@@ -1,0 +1,140 @@
+/**
+ * The site guard, run by every site worker next to its site: it is how a returning old primary is
+ * recognised as fenced and kept down until reprotect (DESIGN.md section 3, invariant 5), and how
+ * Pivot keeps what an unplanned failover needs when the source is gone.
+ *
+ * Every period, for each runbook that names this site, unless an operation holds the
+ * application's lock:
+ * - if the witness says another site is active, or this site is fenced, it scales the
+ *   application's workloads here to 0 (recording their counts) and writes the witness's view into
+ *   the site's pivot-active-site ConfigMap;
+ * - if this site is the active one (or, before any operation, the one whose volumes are primary),
+ *   it records the application's volumes and replica counts in the witness (the protection record).
+ */
+import type { Logger } from '../common/logging.ts';
+import type { SiteApi } from '../common/k8s.ts';
+import { loadRunbookDir } from '../planner/inputs.ts';
+import { observeSite } from '../planner/live-state.ts';
+import { resolveVolumes } from '../planner/resolve.ts';
+import type { Runbook } from '../runbook/types.ts';
+import type { Witness } from '../witness/witness.ts';
+import { createClaimActivities } from '../activities/claims.ts';
+import { createSiteStateActivities } from '../activities/site-state.ts';
+import { createWorkloadActivities } from '../activities/workloads.ts';
+import { workloadKey, type WorkloadRef } from '../activities/types.ts';
+
+export interface GuardAction {
+  app: string;
+  action: 'kept-down' | 'recorded' | 'none';
+  detail?: string;
+}
+
+export class SiteGuard {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<unknown>;
+
+  constructor(
+    private readonly api: SiteApi,
+    private readonly witness: Witness,
+    private readonly runbooks: () => Runbook[],
+    private readonly log: Logger,
+  ) {}
+
+  start(periodMs: number): void {
+    const tick = () => {
+      this.running = this.pass()
+        .catch((err: unknown) => this.log.warn({ err: String(err) }, 'site guard pass failed'))
+        .finally(() => {
+          this.timer = setTimeout(tick, periodMs);
+        });
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One pass over every runbook of this site; returns what it did (for logs and tests). */
+  async pass(): Promise<GuardAction[]> {
+    const site = this.api.site;
+    const out: GuardAction[] = [];
+    for (const runbook of this.runbooks()) {
+      if (runbook.spec.sites.primary !== site && runbook.spec.sites.secondary !== site) continue;
+      out.push(await this.guard(runbook));
+    }
+    return out;
+  }
+
+  private async guard(runbook: Runbook): Promise<GuardAction> {
+    const site = this.api.site;
+    const app = runbook.metadata.name;
+    if (await this.witness.lockHolder(app)) return { app, action: 'none', detail: 'an operation runs' };
+    const state = await this.witness.state(app);
+    const namespace = runbook.spec.namespaces[0] ?? 'default';
+    const workloads: WorkloadRef[] = runbook.spec.workloads.map((w) => ({
+      kind: w.kind,
+      namespace: w.namespace ?? namespace,
+      name: w.name,
+      startOrder: w.startOrder,
+    }));
+    const ctx = { app, operationId: `site-guard-${site}`, epoch: state.epoch };
+    const workloadActs = createWorkloadActivities(this.api, this.witness);
+    const fenced = state.fencedSites.includes(site);
+    if (fenced || (state.activeSite !== undefined && state.activeSite !== site)) {
+      const counts = await workloadActs.currentReplicas(workloads);
+      const running = await this.runningWorkloads(workloads);
+      await createSiteStateActivities(this.api).recordSiteState(
+        app,
+        runbook.spec.namespaces,
+        state.activeSite ?? '',
+        state.epoch,
+      );
+      if (running.length === 0) return { app, action: 'none' };
+      await workloadActs.scaleDownWorkloads(ctx, workloads);
+      this.log.warn(
+        { app, site, activeSite: state.activeSite, fenced, epoch: state.epoch, workloads: running, counts },
+        'kept a workload down on a site that is not active',
+      );
+      return { app, action: 'kept-down', detail: running.join(', ') };
+    }
+    // Active here, or (before any operation) primary here: keep the protection record fresh.
+    const snapshot = await observeSite(this.api, runbook.spec.namespaces);
+    if (!snapshot.reachable) return { app, action: 'none', detail: 'site not observable' };
+    const volumes = resolveVolumes(runbook, { takenAt: Date.now(), sites: { [site]: snapshot } }, site);
+    const primaryHere = volumes.length > 0 && volumes.every((v) => v.replication[site]?.state === 'Primary');
+    if (state.activeSite === undefined && !primaryHere) return { app, action: 'none' };
+    if (!primaryHere) return { app, action: 'none', detail: 'volumes not primary here' };
+    const specs = await createClaimActivities(this.api, this.witness).describeVolumes(runbook);
+    const replicas = await workloadActs.currentReplicas(workloads);
+    if (Object.values(replicas).every((n) => n === 0)) return { app, action: 'none', detail: 'stopped' };
+    await this.witness.recordProtection(app, { site, volumes: specs, replicas });
+    return { app, action: 'recorded' };
+  }
+
+  private async runningWorkloads(workloads: WorkloadRef[]): Promise<string[]> {
+    const running: string[] = [];
+    for (const w of workloads) {
+      const obj =
+        w.kind === 'StatefulSet'
+          ? await this.api.apps.readNamespacedStatefulSet({ name: w.name, namespace: w.namespace })
+          : await this.api.apps.readNamespacedDeployment({ name: w.name, namespace: w.namespace });
+      if ((obj.spec?.replicas ?? 0) > 0) running.push(workloadKey(w));
+    }
+    return running;
+  }
+}
+
+/** Runbooks from the configured directory, re-read every pass; a broken set keeps the last good one. */
+export function runbookSource(dir: string, sites: string[], log: Logger): () => Runbook[] {
+  let last: Runbook[] = [];
+  return () => {
+    try {
+      last = loadRunbookDir(dir, sites);
+    } catch (err) {
+      log.warn({ dir, err: String(err) }, 'runbooks not loaded; keeping the last good set');
+    }
+    return last;
+  };
+}
