@@ -1,37 +1,78 @@
 /**
- * `pivot demo` (npm run demo): the main job on the local lab. Until the failover workflows exist it
- * brings the lab up and shows it: both sites, the sample application running on dc-a and standing
- * by on dc-b, and its volumes replicating, as the simulated array reports them.
+ * `pivot demo` (npm run demo): the main job on the local lab. It brings the lab up, then moves the
+ * sample application `orders` as an on-call engineer would: a planned switchover to the other
+ * site with live progress; that site then dies and an unplanned failover brings orders back
+ * (approved in the demo's name); the dead site returns, stays fenced, and is reprotected. Each
+ * operation prints its report (RTO, RPO, measured loss, steps). It runs again from any state the
+ * previous run left.
  */
 import type { Command } from 'commander';
 import { Lab } from '../lab/lab.ts';
+import { SITE_NAMES, type SiteName } from '../lab/layout.ts';
 import { SAMPLE_APP } from '../lab/seed.ts';
-import { formatStatus } from './lab-commands.ts';
-import { runCommand, stepPrinter } from './output.ts';
 import { StorageSimClient, formatVolumes } from '../lab/storage-sim/client.ts';
+import { gatherInputs } from '../planner/inputs.ts';
+import { activeSite } from '../planner/resolve.ts';
+import { formatStatus } from './lab-commands.ts';
+import { runOperation } from './operation-commands.ts';
+import { EXIT, runCommand, stepPrinter } from './output.ts';
+
+const APP = 'orders';
 
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('bring the lab up and show the sample application replicating between the sites')
+    .description(
+      'on the lab: switch orders over to the other site, kill that site, fail over back, reprotect; print the reports',
+    )
     .action(() =>
       runCommand(async () => {
-        const lab = new Lab(stepPrinter());
+        const progress = stepPrinter();
+        const lab = new Lab(progress);
         const { status, seconds } = await lab.up();
-        const out: string[] = [formatStatus(status), '', `lab ready in ${seconds.toFixed(1)} s`, ''];
-        for (const site of status.sites) {
-          const api = lab.site(site.name);
-          const pods = await api.core.listNamespacedPod({ namespace: SAMPLE_APP.namespace });
-          const running = pods.items
-            .filter((p) => p.status?.phase === 'Running')
-            .map((p) => p.metadata?.name);
-          out.push(
-            `${site.name}: ${running.length} pods running in ${SAMPLE_APP.namespace}${running.length ? `: ${running.join(', ')}` : ' (standing by)'}`,
-          );
-        }
-        const volumes = await new StorageSimClient(status.storageSimulator.url).volumes();
-        out.push('', 'replicated volumes (simulated array):', formatVolumes(volumes));
-        process.stdout.write(`${out.join('\n')}\n`);
+        process.stdout.write(`${formatStatus(status)}\n\nlab ready in ${seconds.toFixed(1)} s\n\n`);
+        const sim = new StorageSimClient(status.storageSimulator.url);
+        const { runbooks, live } = await gatherInputs(undefined, { apps: [APP] });
+        const current = activeSite(runbooks[0]!, live);
+        if (current.kind !== 'known')
+          throw new Error(`cannot tell where ${APP} is active: ${JSON.stringify(current)}`);
+        const home = current.site as SiteName;
+        const away = SITE_NAMES.find((s) => s !== home)!;
+        const opts = { wait: true, autoApprove: 'demo (standing in for on-call)', by: 'demo' };
+
+        const banner = (text: string) => process.stdout.write(`\n=== ${text}\n\n`);
+        banner(`1. planned switchover of ${APP}: ${home} → ${away} (no data may be lost)`);
+        let code = await runOperation('switchover', [APP], {
+          ...opts,
+          reason: 'demo: planned maintenance of ' + home,
+        });
+        if (code !== EXIT.ok) return code;
+
+        banner(`2. ${away} dies: kill-site ${away}, then an unplanned failover back to ${home}`);
+        await lab.killSite(away);
+        progress.step(`${away} is down (its API server, controllers and Pivot's site worker)`);
+        code = await runOperation('failover', [APP], { ...opts, reason: `demo: ${away} lost` });
+        if (code !== EXIT.ok) return code;
+
+        banner(
+          `3. ${away} returns: its site guard keeps ${APP} down there and its volumes stay fenced; reprotect`,
+        );
+        await lab.reviveSite(away);
+        const pods = await lab.site(away).core.listNamespacedPod({ namespace: SAMPLE_APP.namespace });
+        progress.step(
+          `${away} is back; ${pods.items.filter((p) => p.status?.phase === 'Running').length} ${APP} pods running there`,
+        );
+        code = await runOperation('reprotect', [APP], { ...opts, reason: `demo: ${away} is back` });
+        if (code !== EXIT.ok) return code;
+
+        banner('the simulated array now');
+        process.stdout.write(
+          `${formatVolumes((await sim.volumes()).filter((v) => v.origin.namespace === SAMPLE_APP.namespace))}\n`,
+        );
+        process.stdout.write(
+          `\n${APP} is active on ${home} again and replicating to ${away}. Run \`npm run demo\` again to repeat.\n`,
+        );
+        return EXIT.ok;
       }),
     );
 }

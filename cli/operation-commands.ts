@@ -10,6 +10,7 @@ import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError } 
 import type { Command } from 'commander';
 import { CONTROL_TASK_QUEUE } from '../common/task-queues.ts';
 import type { PivotConfig } from '../config/types.ts';
+import { fenceFor } from '../config/fence.ts';
 import { findConfig, loadConfig } from '../config/load.ts';
 import { formatPlan } from '../planner/format.ts';
 import { gatherInputs, SelectionError } from '../planner/inputs.ts';
@@ -24,7 +25,7 @@ import { formatReport, formatSiteReport, formatStep } from './report-format.ts';
 type AppOperation = 'switchover' | 'failover' | 'reprotect' | 'failback';
 const APP_OPERATIONS: AppOperation[] = ['switchover', 'failover', 'reprotect', 'failback'];
 
-interface OperationOptions {
+export interface OperationOptions {
   site?: string;
   to?: string;
   wait?: boolean;
@@ -33,6 +34,8 @@ interface OperationOptions {
   by?: string;
   concurrency?: string;
   config?: string;
+  /** The demo approves what waits for approval, in this name, as on-call would. */
+  autoApprove?: string;
 }
 
 const whoAmI = (by?: string): string => by ?? process.env['PIVOT_USER'] ?? process.env['USER'] ?? 'cli';
@@ -207,7 +210,7 @@ async function decide(
   }
 }
 
-async function runOperation(
+export async function runOperation(
   operation: AppOperation,
   apps: string[],
   opts: OperationOptions,
@@ -267,7 +270,7 @@ async function runOperation(
       );
       process.stderr.write(`site ${operation} of ${opts.site} → ${to}: ${workflowId}\n`);
       if (!opts.wait) return EXIT.ok;
-      const report = await follow<SiteOperationReport>(handle, (r) =>
+      const report = await follow<SiteOperationReport>(handle, opts.autoApprove, (r) =>
         r.outcome === 'waiting-approval'
           ? `waiting for approval: pivot approve --site ${opts.site}`
           : undefined,
@@ -305,7 +308,9 @@ async function runOperation(
       );
       if (opts.wait)
         reports.push(
-          await follow<OperationReport>(handle, (r) => (r.waiting ? r.waiting.detail : undefined)),
+          await follow<OperationReport>(handle, opts.autoApprove, (r) =>
+            r.waiting ? r.waiting.detail : undefined,
+          ),
         );
     }
     if (!opts.wait) return EXIT.ok;
@@ -317,18 +322,9 @@ async function runOperation(
   }
 }
 
-/** How to fence `from`'s clients: its networks, and the fence settings of the site creating it. */
-export function fenceFor(
-  config: PivotConfig,
-  from: string,
-  to: string,
-): NonNullable<OperationInput['fence']> {
-  const settings = config.sites.find((s) => s.name === to)?.networkFence ?? {};
-  return { cidrs: config.sites.find((s) => s.name === from)?.clientCidrs ?? [], ...settings };
-}
-
 interface Followable {
   workflowId: string;
+  executeUpdate(name: string, options: { args: [DecisionRequest] }): Promise<unknown>;
   describe(): Promise<{ status: { name: string } }>;
   query<T>(name: string): Promise<T>;
   result(): Promise<unknown>;
@@ -340,6 +336,7 @@ interface Followable {
  */
 async function follow<T extends OperationReport | SiteOperationReport>(
   handle: Followable,
+  autoApprove: string | undefined,
   waitingFor: (r: T) => string | undefined,
 ): Promise<T> {
   const seen = new Map<string, string>();
@@ -375,6 +372,12 @@ async function follow<T extends OperationReport | SiteOperationReport>(
     const waiting = waitingFor(report);
     if (waiting && waiting !== lastWaiting) process.stderr.write(`  WAITING: ${waiting}\n`);
     lastWaiting = waiting;
+    const approvalWanted =
+      'steps' in report ? report.waiting?.for === 'approval' : report.outcome === 'waiting-approval';
+    if (autoApprove && approvalWanted) {
+      await handle.executeUpdate('approve', { args: [{ by: autoApprove }] });
+      process.stderr.write(`  approved by ${autoApprove}\n`);
+    }
     if ('steps' in report && report.outcome === 'needs-attention' && report.waiting?.for === 'decision') {
       return report;
     }

@@ -82,6 +82,8 @@ function withReplicas(objects: k8s.KubernetesObject[], replicas: number | undefi
 }
 
 function volumeReplication(
+  namespace: string,
+  partOf: string,
   claim: string,
   state: 'primary' | 'secondary',
   handle?: string,
@@ -89,11 +91,7 @@ function volumeReplication(
   return {
     apiVersion: `${CRD.volumeReplication.group}/${CRD.volumeReplication.version}`,
     kind: 'VolumeReplication',
-    metadata: {
-      name: claim,
-      namespace: SAMPLE_APP.namespace,
-      labels: { 'app.kubernetes.io/part-of': 'orders' },
-    },
+    metadata: { name: claim, namespace, labels: { 'app.kubernetes.io/part-of': partOf } },
     spec: {
       volumeReplicationClass: 'sim-replication',
       replicationState: state,
@@ -104,33 +102,59 @@ function volumeReplication(
   } as k8s.KubernetesObject;
 }
 
-/** Seeds `orders`: active on `active`, standing by on `standby`. Returns when the app is Ready. */
-export async function seedSampleApp(active: SiteApi, standby: SiteApi): Promise<void> {
-  const app = loadManifests(join(SEED_DIR, 'orders.yaml'));
-  await apply(active, app);
-  await apply(standby, withReplicas(app, 0));
+export interface ReplicatedApp {
+  namespace: string;
+  /** The app.kubernetes.io/part-of label of its objects. */
+  partOf: string;
+  objects: k8s.KubernetesObject[];
+  /** The claims to replicate (each gets a VolumeReplication named after it). */
+  claims: string[];
+}
+
+/**
+ * Seeds a replicated application: its objects running on `active` and at 0 replicas on
+ * `standby`, its claims bound on `active`, and VolumeReplications primary there and secondary on
+ * `standby` (naming the replica by its volume handle). Returns once the claims are replicated.
+ */
+export async function seedReplicatedApp(
+  active: SiteApi,
+  standby: SiteApi,
+  app: ReplicatedApp,
+): Promise<void> {
+  await apply(active, app.objects);
+  await apply(standby, withReplicas(app.objects, 0));
   const handles = new Map<string, string>();
   await waitUntil(
-    `the ${SAMPLE_APP.claims.length} claims of ${SAMPLE_APP.namespace} to be bound on ${active.site}`,
+    `the ${app.claims.length} claims of ${app.namespace} to be bound on ${active.site}`,
     async () => {
-      const pvcs = await active.core.listNamespacedPersistentVolumeClaim({ namespace: SAMPLE_APP.namespace });
+      const pvcs = await active.core.listNamespacedPersistentVolumeClaim({ namespace: app.namespace });
       for (const pvc of pvcs.items) {
         if (pvc.status?.phase !== 'Bound' || !pvc.spec?.volumeName) continue;
         const pv = await active.core.readPersistentVolume({ name: pvc.spec.volumeName });
         if (pv.spec?.csi?.volumeHandle) handles.set(pvc.metadata!.name!, pv.spec.csi.volumeHandle);
       }
-      return SAMPLE_APP.claims.every((c) => handles.has(c)) || `${handles.size} bound`;
+      return app.claims.every((c) => handles.has(c)) || `${handles.size} bound`;
     },
     { timeoutMs: 120_000 },
   );
   await apply(
     active,
-    SAMPLE_APP.claims.map((c) => volumeReplication(c, 'primary')),
+    app.claims.map((c) => volumeReplication(app.namespace, app.partOf, c, 'primary')),
   );
   await apply(
     standby,
-    SAMPLE_APP.claims.map((c) => volumeReplication(c, 'secondary', handles.get(c))),
+    app.claims.map((c) => volumeReplication(app.namespace, app.partOf, c, 'secondary', handles.get(c))),
   );
+}
+
+/** Seeds `orders`: active on `active`, standing by on `standby`. Returns when the app is Ready. */
+export async function seedSampleApp(active: SiteApi, standby: SiteApi): Promise<void> {
+  await seedReplicatedApp(active, standby, {
+    namespace: SAMPLE_APP.namespace,
+    partOf: 'orders',
+    objects: loadManifests(join(SEED_DIR, 'orders.yaml')),
+    claims: [...SAMPLE_APP.claims],
+  });
   await waitForWorkloadsReady(active, 180_000);
 }
 

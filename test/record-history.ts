@@ -1,7 +1,7 @@
 /**
  * Records a workflow's history from the lab's Temporal as a replay fixture:
- *   node --import tsx test/record-history.ts WORKFLOW_ID NAME
- * writes test/unit/histories/NAME.binpb (binary protobuf, as the server sent it).
+ *   node --import tsx test/record-history.ts WORKFLOW_ID[:RUN_ID] NAME
+ * (a run id picks one of the runs that shared an application's workflow id) writes test/unit/histories/NAME.binpb (binary protobuf, as the server sent it).
  */
 import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
@@ -10,12 +10,13 @@ import { join } from 'node:path';
 import { Lab } from '../lab/lab.ts';
 import { REPO_ROOT } from '../lab/layout.ts';
 
-const [workflowId, name] = process.argv.slice(2);
-if (!workflowId || !name) throw new Error('usage: record-history.ts WORKFLOW_ID NAME');
+const [target, name] = process.argv.slice(2);
+if (!target || !name) throw new Error('usage: record-history.ts WORKFLOW_ID[:RUN_ID] NAME');
+const [workflowId, runId] = target.split(':') as [string, string | undefined];
 const status = await new Lab({ step: () => undefined }).status();
 const connection = await Connection.connect({ address: status.temporal.address });
 const history = await new Client({ connection, namespace: status.temporal.namespace }).workflow
-  .getHandle(workflowId)
+  .getHandle(workflowId, runId)
   .fetchHistory();
 const file = join(REPO_ROOT, 'test', 'unit', 'histories', `${name}.binpb`);
 writeFileSync(file, proto.temporal.api.history.v1.History.encode(history).finish());

@@ -21,6 +21,7 @@ import {
 import type { ControlActivities, SiteActivities } from '../activities/index.ts';
 import { NON_RETRYABLE } from '../activities/failures.ts';
 import type { StepContext, WorkloadRef } from '../activities/types.ts';
+import type { FenceInput } from '../config/fence.ts';
 import { CONTROL_TASK_QUEUE, siteTaskQueue } from '../common/task-queues.ts';
 import { APPROVAL_DEFAULTS } from '../runbook/defaults.ts';
 import type { Operation, Runbook } from '../runbook/types.ts';
@@ -43,7 +44,7 @@ export interface OperationInput {
    * Unplanned failover: the client networks of the site to fence at the storage, and how the
    * target's cluster creates a NetworkFence (its site configuration).
    */
-  fence?: { cidrs: string[]; className?: string; secret?: { name: string; namespace: string } };
+  fence?: FenceInput;
   /** How long to wait for an approval (default 1 h) or an operator's decision (default 24 h). */
   approvalTimeoutMs?: number;
   decisionTimeoutMs?: number;

@@ -4,7 +4,7 @@
  * schedule-to-close timeout instead of blocking the caller: the same way a failover notices a
  * lost datacenter.
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { ActivityFailure, TimeoutFailure, proxyActivities } from '@temporalio/workflow';
 import type { SiteProbe, SiteProbeActivities } from '../activities/site-probe.ts';
 import { siteTaskQueue } from '../common/task-queues.ts';
 import { describeError } from './progress.ts';
@@ -33,7 +33,15 @@ export async function probeSites({
       try {
         return { reachable: true, ...(await probeSite()) };
       } catch (err) {
-        return { reachable: false, site, reason: describeError(err) };
+        // A site's worker lives with the site: no pickup at all means the site is gone.
+        const silent = err instanceof ActivityFailure && err.cause instanceof TimeoutFailure;
+        return {
+          reachable: false,
+          site,
+          reason: silent
+            ? `${site}: no answer within ${timeoutMs / 1000} s: the site, or its Pivot worker, is down`
+            : describeError(err),
+        };
       }
     }),
   );

@@ -7,16 +7,16 @@ import { CONTROL_TASK_QUEUE } from '../../common/task-queues.ts';
 import { SITE_NAMES } from '../../lab/layout.ts';
 import type { SiteReachability, probeSites } from '../../workflows/probe-sites.ts';
 import { lab, status, uniqueName } from './helpers.ts';
-import { startWorkers, type LabWorkers } from './temporal.ts';
+import { connectPivot, type LabPivot } from './temporal.ts';
 
-let workers: LabWorkers;
+let workers: LabPivot;
 
 beforeAll(async () => {
-  workers = await startWorkers(uniqueName('probe'));
+  workers = await connectPivot();
 });
 
 afterAll(async () => {
-  await workers?.stop();
+  await workers?.close();
   const s = await status();
   for (const st of s.sites) if (st.state !== 'running') await lab.reviveSite(st.name);
 });
@@ -49,6 +49,8 @@ describe('probeSites', () => {
     const [a, b] = result;
     expect(a).toMatchObject({ site: 'dc-a', reachable: true });
     expect(b).toMatchObject({ site: 'dc-b', reachable: false });
-    expect(b?.reachable === false && b.reason).toMatch(/dc-b: Kubernetes API: not reachable/);
+    expect(b?.reachable === false && b.reason).toBe(
+      'dc-b: no answer within 4 s: the site, or its Pivot worker, is down',
+    );
   });
 });

@@ -16,7 +16,12 @@ const histories = readdirSync(dir).filter((f) => f.endsWith('.binpb'));
 describe('replay of recorded histories', () => {
   it('has a history for every workflow type and outcome recorded', () => {
     expect(histories.sort()).toEqual([
+      'failback-succeeded.binpb',
+      'failover-needs-attention-retried.binpb',
       'probe-sites.binpb',
+      'reprotect-succeeded.binpb',
+      'site-switchover-succeeded.binpb',
+      'switchover-aborted.binpb',
       'switchover-rolled-back.binpb',
       'switchover-succeeded.binpb',
     ]);
