@@ -28,7 +28,7 @@ import type { Runbook } from '../../runbook/types.ts';
 import type { OperationInput } from '../../workflows/engine.ts';
 import { operationWorkflowId } from '../../workflows/ids.ts';
 import type { OperationReport } from '../../workflows/progress.ts';
-import type { SiteOperationReport } from '../../workflows/site.ts';
+import type { SiteOperationReport, siteSwitchover } from '../../workflows/site.ts';
 import { deleteNamespace, lab, resetSim, sim, site, uniqueName } from './helpers.ts';
 import { connectPivot, type LabPivot } from './temporal.ts';
 
@@ -397,7 +397,7 @@ describe('site switchover', () => {
     const payments = loadRunbook(paymentsRunbook(ns), 'payments.yaml');
     const moveAll = async (from: string, to: string): Promise<SiteOperationReport> => {
       const config = loadConfig(lab.layout.configFile);
-      return pivot.client.workflow.execute('siteSwitchover', {
+      return pivot.client.workflow.execute<typeof siteSwitchover>('siteSwitchover', {
         taskQueue: CONTROL_TASK_QUEUE,
         workflowId: uniqueName(`site-switchover-${from}`),
         args: [
