@@ -15,7 +15,16 @@ import type { StepContext } from './types.ts';
 interface NetworkFence {
   metadata: { name: string; generation?: number };
   spec: { fenceState?: string; cidrs?: string[] };
-  status?: { result?: string; message?: string };
+  status?: {
+    result?: string;
+    message?: string;
+    conditions?: Array<{ type: string; status: string; observedGeneration?: number }>;
+  };
+}
+
+/** The result is for the current spec: its condition answers this generation. */
+function current(nf: NetworkFence): boolean {
+  return (nf.status?.conditions ?? []).some((c) => c.observedGeneration === nf.metadata.generation);
 }
 
 /** The NetworkFence Pivot creates against a fenced site. */
@@ -36,8 +45,9 @@ export function createFencingActivities(api: SiteApi, witness: Witness, pollMs =
   const waitResult = async (name: string, state: 'Fenced' | 'Unfenced'): Promise<void> => {
     for (;;) {
       const nf = await read(name);
-      if (nf?.spec.fenceState === state && nf.status?.result === 'Succeeded') return;
-      if (nf?.spec.fenceState === state && nf.status?.result === 'Failed') {
+      const answered = nf !== undefined && nf.spec.fenceState === state && current(nf);
+      if (answered && nf.status?.result === 'Succeeded') return;
+      if (answered && nf.status?.result === 'Failed') {
         throw failure(
           FAILURE.storageRefused,
           api.site,
@@ -119,6 +129,7 @@ export function createFencingActivities(api: SiteApi, witness: Witness, pollMs =
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
+      while (await read(name)) await sleep(pollMs);
     },
   };
 }

@@ -7,6 +7,7 @@
  * previous run left.
  */
 import type { Command } from 'commander';
+import { waitUntil } from '../common/wait.ts';
 import { Lab } from '../lab/lab.ts';
 import { SITE_NAMES, type SiteName } from '../lab/layout.ts';
 import { SAMPLE_APP } from '../lab/seed.ts';
@@ -58,9 +59,24 @@ export function registerDemoCommand(program: Command): void {
           `3. ${away} returns: its site guard keeps ${APP} down there and its volumes stay fenced; reprotect`,
         );
         await lab.reviveSite(away);
-        const pods = await lab.site(away).core.listNamespacedPod({ namespace: SAMPLE_APP.namespace });
+        progress.step(`${away} is back, with ${APP} still scaled up there as it was when it died`);
+        const api = lab.site(away);
+        await waitUntil(
+          `${away}'s site guard to scale ${APP} down`,
+          async () => {
+            const pods = await api.core.listNamespacedPod({ namespace: SAMPLE_APP.namespace });
+            const running = pods.items.filter(
+              (p) => p.metadata?.labels?.['app.kubernetes.io/part-of'] === APP,
+            );
+            return running.length === 0 || `${running.length} pods`;
+          },
+          { timeoutMs: 60_000 },
+        );
+        const fenced = (await sim.volumes())
+          .filter((v) => v.origin.namespace === SAMPLE_APP.namespace)
+          .every((v) => v.copies.find((c) => c.site === away)?.fenced);
         progress.step(
-          `${away} is back; ${pods.items.filter((p) => p.status?.phase === 'Running').length} ${APP} pods running there`,
+          `${away}: its site guard scaled ${APP} to 0; its volumes ${fenced ? 'are fenced at the array' : 'are NOT fenced'}`,
         );
         code = await runOperation('reprotect', [APP], { ...opts, reason: `demo: ${away} is back` });
         if (code !== EXIT.ok) return code;

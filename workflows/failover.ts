@@ -7,11 +7,12 @@
  * data-loss window (RPO, from the replicas' last sync) and, on the lab, the loss measured by the
  * simulated array. It needs an approval by default.
  */
+import { patched } from '@temporalio/workflow';
 import type { ClaimRef, StepContext, VolumeSpec } from '../activities/types.ts';
 import { approvalRequired, controlActivities, OperationRun, siteActivities, workloadRefs } from './engine.ts';
 import type { OperationInput } from './engine.ts';
 import type { OperationReport } from './progress.ts';
-import { bringUp, bringUpSteps, hookSteps, measureLoss, runHooks } from './steps.ts';
+import { bringUp, bringUpSteps, hookSteps, measureLoss, PROTECTION_AT_TARGET, runHooks } from './steps.ts';
 
 export async function failover(input: OperationInput): Promise<OperationReport> {
   const { runbook, from, to } = input;
@@ -141,6 +142,9 @@ export async function failover(input: OperationInput): Promise<OperationReport> 
       await control.setActiveSite(run.app, run.operationId, ctx.epoch, to);
       run.tracker.epochAfter = ctx.epoch;
       await tgt.recordSiteState(run.app, runbook.spec.namespaces, to, ctx.epoch);
+      if (patched(PROTECTION_AT_TARGET)) {
+        await control.recordProtection(run.app, { site: to, volumes, replicas });
+      }
       try {
         if (!sourceReachable) throw new Error('unreachable at preflight');
         await srcMaybe.recordSiteState(run.app, runbook.spec.namespaces, to, ctx.epoch);

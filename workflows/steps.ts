@@ -10,6 +10,13 @@ import { parseDuration } from '../runbook/duration.ts';
 import type { HookPhase, Runbook } from '../runbook/types.ts';
 import { controlActivities, siteActivities, workloadRefs, type OperationRun } from './engine.ts';
 
+/**
+ * patched() ids: a change to a workflow's commands after histories of it were recorded keeps the
+ * old path for them (test/unit/replay.test.ts replays those histories).
+ */
+/** The new active site's protection record is written when the move is recorded (not only by its guard). */
+export const PROTECTION_AT_TARGET = 'protection-record-at-target';
+
 /** The tracker's step list entries for the hooks of a phase (none when the runbook has none). */
 export function hookSteps(runbook: Runbook, phase: HookPhase, site: string): Array<[string, string, string]> {
   return runbook.spec.hooks.some((h) => h.phase === phase)

@@ -10,11 +10,12 @@
  * promotion, promote the source back, scale it back up); after it, Pivot never rolls back on its
  * own: it needs attention and waits for an operator to retry or skip the failed step.
  */
+import { patched } from '@temporalio/workflow';
 import type { ClaimRef, VolumeSpec } from '../activities/types.ts';
 import { approvalRequired, controlActivities, OperationRun, siteActivities, workloadRefs } from './engine.ts';
 import type { OperationInput } from './engine.ts';
 import type { OperationReport } from './progress.ts';
-import { bringUp, bringUpSteps, hookSteps, measureLoss, runHooks } from './steps.ts';
+import { bringUp, bringUpSteps, hookSteps, measureLoss, PROTECTION_AT_TARGET, runHooks } from './steps.ts';
 
 export type SwitchoverInput = OperationInput;
 
@@ -137,6 +138,11 @@ async function plannedMove(
         tgt.recordSiteState(run.app, runbook.spec.namespaces, to, epoch),
         src.recordSiteState(run.app, runbook.spec.namespaces, to, epoch),
       ]);
+      // The protection record follows the application at once: a failover right after must not
+      // wait for the new site's guard to have refreshed it.
+      if (patched(PROTECTION_AT_TARGET)) {
+        await control.recordProtection(run.app, { site: to, volumes, replicas });
+      }
     });
   });
 }

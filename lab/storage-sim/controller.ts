@@ -164,8 +164,27 @@ export class StorageSimController {
       seen.add(key);
       const fenced = (nf.spec.fenceState ?? 'Fenced') === 'Fenced';
       const result = setFence(this.state, key, { cidrs: nf.spec.cidrs ?? [], fenced });
-      const status = { result: result.ok ? 'Succeeded' : 'Failed', message: result.message };
-      if (nf.status?.['result'] !== status.result || nf.status?.['message'] !== status.message) {
+      // The condition carries the generation it answers, so a reader can tell a stale result.
+      const generation = nf.metadata.generation ?? 0;
+      const condition = {
+        type: 'Completed',
+        status: result.ok ? 'True' : 'False',
+        reason: result.ok ? 'Succeeded' : 'Failed',
+        message: result.message,
+        observedGeneration: generation,
+        lastTransitionTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      };
+      const status = {
+        result: result.ok ? 'Succeeded' : 'Failed',
+        message: result.message,
+        conditions: [condition],
+      };
+      const previous = (nf.status?.['conditions'] as Array<{ observedGeneration?: number }> | undefined)?.[0];
+      if (
+        nf.status?.['result'] !== status.result ||
+        nf.status?.['message'] !== status.message ||
+        previous?.observedGeneration !== generation
+      ) {
         await view.api.custom.patchClusterCustomObjectStatus(
           { ...CRD.networkFence, name: nf.metadata.name!, body: { status } },
           mergePatch,
