@@ -1,8 +1,10 @@
 /**
- * Hooks as Kubernetes Jobs on a site (e.g. a database check after promotion): created once per
- * operation (the Job name carries the operation's epoch, so a re-run finds it), then awaited until
- * it completes or fails, within the hook's timeout.
+ * Hooks on a site (e.g. a database check after promotion), within the hook's timeout. Job hooks
+ * are created once per operation (the Job name carries the operation's epoch, so a re-run finds
+ * it), then awaited until they complete or fail. Exec hooks run a command in a running pod through
+ * the API server's exec subresource and report its status and output.
  */
+import { Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 import { heartbeat } from '@temporalio/activity';
 import { isConflict, type SiteApi } from '../common/k8s.ts';
@@ -18,15 +20,7 @@ export function createHookActivities(api: SiteApi, witness: Witness, pollMs = 50
     /** Runs a Job hook and returns "succeeded", or throws with the Job's failure. */
     async runJobHook(ctx: StepContext, hook: Hook, namespace: string, timeoutMs: number): Promise<string> {
       await guardEpoch(witness, ctx, api.site, `hook ${hook.name}`);
-      if (!hook.job) {
-        throw failure(
-          FAILURE.precondition,
-          api.site,
-          `hook ${hook.name}`,
-          'exec hooks are not implemented yet',
-          'use a Job hook, or skip the step',
-        );
-      }
+      if (!hook.job) throw new Error(`hook ${hook.name} is not a Job hook`);
       const name = `pivot-${hook.name}-e${ctx.epoch}`.slice(0, 63);
       const ns = hook.job.namespace ?? namespace;
       const batch = api.kubeConfig.makeApiClient(k8s.BatchV1Api);
@@ -75,5 +69,120 @@ export function createHookActivities(api: SiteApi, witness: Witness, pollMs = 50
         await sleep(pollMs);
       }
     },
+
+    /**
+     * Runs an exec hook in a running pod (named, or the first Ready one the selector matches, by
+     * name) and returns its output, or throws with its status and stderr. Re-running it runs the
+     * command again: exec hooks must be idempotent (a check, not a migration).
+     */
+    async runExecHook(ctx: StepContext, hook: Hook, namespace: string, timeoutMs: number): Promise<string> {
+      await guardEpoch(witness, ctx, api.site, `hook ${hook.name}`);
+      const spec = hook.exec;
+      if (!spec) throw new Error(`hook ${hook.name} is not an exec hook`);
+      const ns = spec.namespace ?? namespace;
+      const pod = await pickPod(api, ns, spec, hook.name);
+      const container = spec.container ?? pod.spec?.containers[0]?.name ?? '';
+      const object = `Pod ${ns}/${pod.metadata!.name!}`;
+      const stdout = collector();
+      const stderr = collector();
+      const beat = setInterval(() => heartbeat({ hook: hook.name, pod: pod.metadata?.name }), 5000);
+      let status: k8s.V1Status;
+      try {
+        status = await new Promise<k8s.V1Status>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error(`no answer within ${timeoutMs / 1000} s`)),
+            timeoutMs,
+          );
+          new k8s.Exec(api.kubeConfig)
+            .exec(
+              ns,
+              pod.metadata!.name!,
+              container,
+              spec.command,
+              stdout.stream,
+              stderr.stream,
+              null,
+              false,
+              (s) => {
+                clearTimeout(timer);
+                resolve(s);
+              },
+            )
+            .then((ws: unknown) => {
+              (ws as { on(event: 'error', listener: (err: Error) => void): void }).on('error', (err) =>
+                reject(err),
+              );
+            })
+            .catch((err: unknown) => {
+              clearTimeout(timer);
+              reject(err instanceof Error ? err : new Error(String(err)));
+            });
+        });
+      } catch (err) {
+        throw failure(
+          FAILURE.unreachable,
+          api.site,
+          object,
+          `hook ${hook.name} could not run: ${(err as Error).message}`,
+          'check the pod and the site; retry the step',
+        );
+      } finally {
+        clearInterval(beat);
+      }
+      if (status.status === 'Success') return stdout.text();
+      throw failure(
+        FAILURE.precondition,
+        api.site,
+        object,
+        `hook ${hook.name} failed: ${status.message ?? status.reason ?? 'no reason given'}${stderr.text() ? `; stderr: ${stderr.text()}` : ''}`,
+        'fix the cause and retry the step, or skip it with a reason',
+      );
+    },
+  };
+}
+
+/** The hook's pod: the named one, or the first Running and Ready pod its selector matches. */
+async function pickPod(
+  api: SiteApi,
+  namespace: string,
+  spec: NonNullable<Hook['exec']>,
+  hookName: string,
+): Promise<k8s.V1Pod> {
+  if (spec.pod) return api.core.readNamespacedPod({ name: spec.pod, namespace });
+  const labelSelector = Object.entries(spec.selector ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  const pods = await api.core.listNamespacedPod({ namespace, labelSelector });
+  const ready = pods.items
+    .filter(
+      (p) =>
+        p.status?.phase === 'Running' &&
+        !p.metadata?.deletionTimestamp &&
+        (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
+    )
+    .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+  if (!ready[0]) {
+    throw failure(
+      FAILURE.notYet,
+      api.site,
+      `pods ${namespace}/${labelSelector}`,
+      `no Ready pod for hook ${hookName}`,
+      'retried: the workloads may still be starting',
+    );
+  }
+  return ready[0];
+}
+
+/** A Writable that keeps the last 4 KiB written to it, as text. */
+function collector(): { stream: Writable; text(): string } {
+  let buf = '';
+  return {
+    stream: new Writable({
+      write(chunk: Buffer | string, _enc, done) {
+        buf = (buf + chunk.toString()).slice(-4096);
+        done();
+      },
+    }),
+    text: () => buf.trim(),
   };
 }

@@ -1,15 +1,33 @@
 /**
- * Traffic steps: point clients at the site that now serves. ServiceSelector targets get their
- * selector on the serving site and a selector that matches nothing elsewhere; ServiceExternalName
- * targets get the serving site's name. (EndpointSlice and DNSEndpoint targets are planned but not
- * yet executed: the step refuses them with a clear message rather than pretending.)
+ * Traffic steps: point clients at the site that now serves, on every site (each site's clients
+ * must reach the serving one). ServiceSelector targets get their selector on the serving site and
+ * a selector that matches nothing elsewhere; ServiceExternalName targets get the serving site's
+ * name; EndpointSlice targets (a selectorless Service) get a Pivot-managed slice with the serving
+ * site's addresses; DNSEndpoint targets (external-dns) get the serving site's record targets.
+ * Each is written whole, so a re-run converges.
  */
-import { mergePatch, type SiteApi } from '../common/k8s.ts';
+import * as k8s from '@kubernetes/client-node';
+import { CRD, FIELD_MANAGER, mergePatch, type SiteApi } from '../common/k8s.ts';
 import type { TrafficTarget } from '../runbook/types.ts';
 import type { Witness } from '../witness/witness.ts';
 import { FAILURE, failure } from './failures.ts';
 import { guardEpoch } from './guard.ts';
 import type { StepContext } from './types.ts';
+
+/** The EndpointSlice Pivot manages for a selectorless Service. */
+export function endpointSliceName(service: string): string {
+  return `${service}-pivot`.slice(0, 253);
+}
+
+function noAddresses(site: string, t: TrafficTarget, namespace: string, servingSite: string) {
+  return failure(
+    FAILURE.precondition,
+    site,
+    `${t.kind} ${namespace}/${t.name}`,
+    `the runbook gives no address for ${servingSite}`,
+    `add ${servingSite}'s addresses to the runbook's traffic target, or repoint by hand and skip the step`,
+  );
+}
 
 /** A selector that matches no pod: what a standby site's Services carry. */
 export const STANDBY_SELECTOR = { 'pivot.dev/standby': 'true' };
@@ -43,13 +61,55 @@ export function createTrafficActivities(api: SiteApi, witness: Witness) {
             },
             mergePatch,
           );
+        } else if (t.kind === 'EndpointSlice') {
+          const addresses = t.addresses[servingSite] ?? [];
+          if (addresses.length === 0) throw noAddresses(api.site, t, namespace, servingSite);
+          await api.objects.patch(
+            {
+              apiVersion: 'discovery.k8s.io/v1',
+              kind: 'EndpointSlice',
+              metadata: {
+                name: endpointSliceName(t.name),
+                namespace,
+                labels: {
+                  'kubernetes.io/service-name': t.name,
+                  'endpointslice.kubernetes.io/managed-by': 'pivot.dev',
+                  'pivot.dev/serving-site': servingSite,
+                },
+              },
+              addressType: addresses.every((a) => a.includes(':')) ? 'IPv6' : 'IPv4',
+              endpoints: addresses.map((a) => ({ addresses: [a], conditions: { ready: true } })),
+              ports: [{ name: '', port: t.port, protocol: 'TCP' }],
+            } as k8s.KubernetesObject,
+            undefined,
+            undefined,
+            FIELD_MANAGER,
+            true,
+            k8s.PatchStrategy.ServerSideApply,
+          );
         } else {
-          throw failure(
-            FAILURE.precondition,
-            api.site,
-            `${t.kind} ${namespace}/${t.name}`,
-            `repointing ${t.kind} targets is not implemented yet`,
-            'repoint it by hand, then skip the step',
+          const targetsHere = t.targets[servingSite] ?? [];
+          if (targetsHere.length === 0) throw noAddresses(api.site, t, namespace, servingSite);
+          await api.objects.patch(
+            {
+              apiVersion: `${CRD.dnsEndpoint.group}/${CRD.dnsEndpoint.version}`,
+              kind: 'DNSEndpoint',
+              metadata: {
+                name: t.name,
+                namespace,
+                labels: { 'app.kubernetes.io/managed-by': 'pivot', 'pivot.dev/serving-site': servingSite },
+              },
+              spec: {
+                endpoints: [
+                  { dnsName: t.dnsName, recordType: t.recordType, targets: targetsHere, recordTTL: 30 },
+                ],
+              },
+            } as k8s.KubernetesObject,
+            undefined,
+            undefined,
+            FIELD_MANAGER,
+            true,
+            k8s.PatchStrategy.ServerSideApply,
           );
         }
       }

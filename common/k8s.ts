@@ -49,7 +49,7 @@ export interface CrdRef {
   readonly plural: string;
 }
 
-/** csi-addons and external-snapshotter coordinates (see lab/crds/). */
+/** csi-addons, external-snapshotter and external-dns coordinates (see lab/crds/). */
 export const CRD = {
   volumeReplication: {
     group: 'replication.storage.openshift.io',
@@ -62,6 +62,7 @@ export const CRD = {
     plural: 'volumereplicationclasses',
   },
   networkFence: { group: 'csiaddons.openshift.io', version: 'v1alpha1', plural: 'networkfences' },
+  dnsEndpoint: { group: 'externaldns.k8s.io', version: 'v1alpha1', plural: 'dnsendpoints' },
   volumeSnapshot: { group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshots' },
   volumeSnapshotContent: {
     group: 'snapshot.storage.k8s.io',

@@ -70,7 +70,8 @@ export class KwokSites {
    */
   private writeConfig(site: SiteName): string {
     const file = join(this.layout.kwokDir, `${site}.kwokctl.yaml`);
-    mkdirSync(this.layout.kwokDir, { recursive: true });
+    const execDir = join(this.layout.kwokDir, `exec-${site}`);
+    mkdirSync(execDir, { recursive: true });
     writeFileSync(
       file,
       [
@@ -79,6 +80,19 @@ export class KwokSites {
         'options:',
         '  bindAddress: 127.0.0.1',
         `  etcdPeerPort: ${this.layout.ports.siteComponents[site].etcdPeer}`,
+        // Exec into a simulated pod runs the command on this machine, in the site's exec
+        // directory: what lets exec hooks run in the lab (kwok's ClusterExec, local only).
+        '---',
+        'apiVersion: kwok.x-k8s.io/v1alpha1',
+        'kind: ClusterExec',
+        'metadata:',
+        '  name: lab-local-exec',
+        'spec:',
+        '  execs:',
+        '    - local:',
+        `        workDir: ${execDir}`,
+        '        envs:',
+        `          - { name: PIVOT_LAB_SITE, value: ${site} }`,
         '',
       ].join('\n'),
     );

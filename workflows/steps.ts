@@ -49,7 +49,9 @@ export async function runHooks(
   await run.act(`hooks-${phase}`, async () => {
     for (const hook of hooks) {
       try {
-        await acts.runJobHook(ctx, hook, run.namespace, parseDuration(hook.timeout) ?? 60_000);
+        const timeoutMs = parseDuration(hook.timeout) ?? 60_000;
+        if (hook.exec) await acts.runExecHook(ctx, hook, run.namespace, timeoutMs);
+        else await acts.runJobHook(ctx, hook, run.namespace, timeoutMs);
       } catch (err) {
         if (hook.onError === 'fail') throw err;
         run.tracker.note(`hook ${hook.name} failed and its policy is continue: ${String(err)}`);
