@@ -24,6 +24,9 @@ export function formatStatus(s: LabStatus): string {
   lines.push(`redis       ${mark(s.redis.state).padEnd(10)} ${s.redis.url}`);
   lines.push(`storage-sim ${mark(s.storageSimulator.state).padEnd(10)} ${s.storageSimulator.url}`);
   lines.push(
+    `api         ${mark(s.api.state).padEnd(10)} ${s.api.url} (tokens per role: pivot lab status --json)`,
+  );
+  lines.push(
     `workers     ${s.workers.map((w) => `${w.name.replace(/^worker-/, '')} ${mark(w.state)}`).join(', ')}`,
   );
   lines.push('', `sample application: ${s.seeded ? 'seeded' : 'not seeded'}; logs in ${s.labDir}/logs`);

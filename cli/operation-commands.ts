@@ -3,27 +3,32 @@
  * <site>> [--to <site>]`, with `--wait` (follow the progress to the end; exit 0 only if it
  * succeeded) and `--json` (print the report); and the decisions an operation may wait for:
  * `pivot approve|abort|retry|skip <app>`, plus `pivot status <app>`. They plan first (a refused
- * plan starts nothing) and talk to Temporal directly.
+ * plan starts nothing) and talk to Temporal directly, through api/operations.ts (the same code the
+ * API runs).
  */
-import { readFileSync } from 'node:fs';
-import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Command } from 'commander';
-import { CONTROL_TASK_QUEUE } from '../common/task-queues.ts';
-import type { PivotConfig } from '../config/types.ts';
-import { fenceFor } from '../config/fence.ts';
+import {
+  APP_OPERATIONS,
+  connectClient,
+  decide,
+  DecisionRefusedError,
+  NoSuchOperationError,
+  readReport,
+  startOperations,
+  workflowIdOf,
+  type AppOperation,
+  type DecisionAction,
+  type OperationRequest,
+} from '../api/operations.ts';
 import { findConfig, loadConfig } from '../config/load.ts';
 import { formatPlan } from '../planner/format.ts';
 import { gatherInputs, SelectionError } from '../planner/inputs.ts';
-import { buildPlan, type AppPlan } from '../planner/plan.ts';
-import type { DecisionRequest, OperationInput } from '../workflows/engine.ts';
-import { operationWorkflowId, siteOperationWorkflowId } from '../workflows/ids.ts';
+import type { DecisionRequest } from '../workflows/engine.ts';
+import { siteOperationWorkflowId } from '../workflows/ids.ts';
 import type { OperationReport } from '../workflows/progress.ts';
-import type { SiteOperationInput, SiteOperationReport } from '../workflows/site.ts';
+import type { SiteOperationReport } from '../workflows/site.ts';
 import { EXIT, printJson, runCommand } from './output.ts';
 import { formatReport, formatSiteReport, formatStep } from './report-format.ts';
-
-type AppOperation = 'switchover' | 'failover' | 'reprotect' | 'failback';
-const APP_OPERATIONS: AppOperation[] = ['switchover', 'failover', 'reprotect', 'failback'];
 
 export interface OperationOptions {
   site?: string;
@@ -39,30 +44,6 @@ export interface OperationOptions {
 }
 
 const whoAmI = (by?: string): string => by ?? process.env['PIVOT_USER'] ?? process.env['USER'] ?? 'cli';
-
-export async function connectClient(
-  config: PivotConfig,
-): Promise<{ client: Client; close: () => Promise<void> }> {
-  const tls = config.temporal.tls;
-  const connection = await Connection.connect({
-    address: config.temporal.address,
-    ...(tls
-      ? {
-          tls: {
-            ...(tls.serverName ? { serverNameOverride: tls.serverName } : {}),
-            ...(tls.caFile ? { serverRootCACertificate: readFileSync(tls.caFile) } : {}),
-            ...(tls.certFile && tls.keyFile
-              ? { clientCertPair: { crt: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } }
-              : {}),
-          },
-        }
-      : {}),
-  });
-  return {
-    client: new Client({ connection, namespace: config.temporal.namespace }),
-    close: () => connection.close(),
-  };
-}
 
 export function registerOperationCommands(program: Command): void {
   for (const operation of APP_OPERATIONS) {
@@ -98,21 +79,25 @@ export function registerOperationCommands(program: Command): void {
       .option('--config <file>', 'Pivot configuration (default: $PIVOT_CONFIG, then the lab)')
       .option('--json', 'print the report as JSON');
   decision('approve', 'approve an operation waiting for approval').action(
-    (target: string, opts: DecisionOptions) => runCommand(() => decide('approve', target, opts)),
+    (target: string, opts: DecisionOptions) => runCommand(() => decideFromCli('approve', target, opts)),
   );
   decision(
     'abort',
     'abort an operation before its point of no return (it rolls back), or close one that needs attention',
   )
     .option('--reason <text>', 'why')
-    .action((target: string, opts: DecisionOptions) => runCommand(() => decide('abort', target, opts)));
+    .action((target: string, opts: DecisionOptions) =>
+      runCommand(() => decideFromCli('abort', target, opts)),
+    );
   decision('retry', 'retry the failed step of an operation that needs attention')
     .option('--step <id>', 'the failed step (checked)')
-    .action((target: string, opts: DecisionOptions) => runCommand(() => decide('retry', target, opts)));
+    .action((target: string, opts: DecisionOptions) =>
+      runCommand(() => decideFromCli('retry', target, opts)),
+    );
   decision('skip', 'skip the failed step of an operation that needs attention, with a reason')
     .requiredOption('--step <id>', 'the failed step')
     .requiredOption('--reason <text>', 'why it is safe to go on (recorded)')
-    .action((target: string, opts: DecisionOptions) => runCommand(() => decide('skip', target, opts)));
+    .action((target: string, opts: DecisionOptions) => runCommand(() => decideFromCli('skip', target, opts)));
 
   program
     .command('status <app>')
@@ -125,8 +110,19 @@ export function registerOperationCommands(program: Command): void {
         const config = loadConfig(findConfig(opts.config).file);
         const { client, close } = await connectClient(config);
         try {
-          const id = opts.site ? siteOperationWorkflowId(target) : operationWorkflowId(target);
-          const report = await readReport(client, id, target);
+          const id = opts.site ? siteOperationWorkflowId(target) : workflowIdOf(target);
+          let report;
+          try {
+            ({ report } = await readReport(client, id));
+          } catch (err) {
+            if (err instanceof NoSuchOperationError) {
+              throw new SelectionError(
+                `no operation of ${target} is on record`,
+                `start one, e.g. \`pivot switchover ${target}\``,
+              );
+            }
+            throw err;
+          }
           print(report, opts.json);
           return EXIT.ok;
         } finally {
@@ -150,58 +146,29 @@ function print(report: OperationReport | SiteOperationReport, json?: boolean): v
   else process.stdout.write(`${'app' in report ? formatReport(report) : formatSiteReport(report)}\n`);
 }
 
-async function readReport(
-  client: Client,
-  workflowId: string,
-  target: string,
-): Promise<OperationReport | SiteOperationReport> {
-  const handle = client.workflow.getHandle(workflowId);
-  try {
-    const desc = await handle.describe();
-    if (desc.status.name === 'RUNNING') return await handle.query<OperationReport>('progress');
-    return (await handle.result()) as OperationReport;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) {
-      throw new SelectionError(
-        `no operation of ${target} is on record`,
-        'start one, e.g. `pivot switchover ' + target + '`',
-      );
-    }
-    throw err;
-  }
-}
-
-async function decide(
-  action: 'approve' | 'abort' | 'retry' | 'skip',
-  target: string,
-  opts: DecisionOptions,
-): Promise<number> {
+async function decideFromCli(action: DecisionAction, target: string, opts: DecisionOptions): Promise<number> {
   const config = loadConfig(findConfig(opts.config).file);
   const { client, close } = await connectClient(config);
-  const workflowId = opts.site ? siteOperationWorkflowId(target) : operationWorkflowId(target);
+  const workflowId = opts.site ? siteOperationWorkflowId(target) : workflowIdOf(target);
   const request: DecisionRequest = {
     by: whoAmI(opts.by),
     ...(opts.reason ? { reason: opts.reason } : {}),
     ...(opts.step ? { step: opts.step } : {}),
   };
   try {
-    const report = await client.workflow
-      .getHandle(workflowId)
-      .executeUpdate<OperationReport | SiteOperationReport, [DecisionRequest]>(action, { args: [request] });
+    const report = await decide(client, workflowId, action, request);
     if (opts.json) printJson(report);
     else process.stderr.write(`${action} accepted by ${workflowId} (${request.by})\n`);
     return EXIT.ok;
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) {
+    if (err instanceof NoSuchOperationError) {
       throw new SelectionError(
         `no running operation of ${target}`,
-        '`pivot status ' + target + '` shows the last one',
+        `\`pivot status ${target}\` shows the last one`,
       );
     }
-    if (err instanceof WorkflowUpdateFailedError) {
-      process.stderr.write(
-        `error: ${workflowId} refused the ${action}: ${err.cause?.message ?? err.message}\n`,
-      );
+    if (err instanceof DecisionRefusedError) {
+      process.stderr.write(`error: ${err.message}\n`);
       return EXIT.failed;
     }
     throw err;
@@ -215,107 +182,50 @@ export async function runOperation(
   apps: string[],
   opts: OperationOptions,
 ): Promise<number> {
-  if (apps.length > 0 && opts.site) {
-    throw new SelectionError(
-      'name applications or --site, not both',
-      `e.g. \`pivot ${operation} --site dc-a\``,
-    );
-  }
-  if (apps.length === 0 && !opts.site) {
-    throw new SelectionError(`${operation} of what?`, `name applications, or a site with --site`);
-  }
-  const { config, runbooks, live } = await gatherInputs(opts.config, {
+  const inputs = await gatherInputs(opts.config, { apps, ...(opts.site ? { site: opts.site } : {}) });
+  const request: OperationRequest = {
+    operation,
     apps,
     ...(opts.site ? { site: opts.site } : {}),
-  });
-  const plan = buildPlan({ operation, ...(opts.to ? { to: opts.to } : {}) }, runbooks, live, config);
-  const planned: AppPlan[] = plan.waves
-    .flatMap((w) => w.apps)
-    .filter(
-      (p) => !opts.site || p.from === opts.site || operation === 'reprotect' || operation === 'failback',
-    );
-  if (plan.refused.length > 0) {
-    process.stderr.write(`${formatPlan(plan)}\n`);
-    if (planned.length === 0 || !opts.site) return EXIT.failed;
-  }
-  if (planned.length === 0) {
-    process.stderr.write(`nothing to ${operation}: no application is active on ${opts.site}\n`);
-    return EXIT.failed;
-  }
-  const by = whoAmI(opts.by);
-  const reason = opts.reason ?? 'requested from the CLI';
-  const { client, close } = await connectClient(config);
+    ...(opts.to ? { to: opts.to } : {}),
+    requestedBy: whoAmI(opts.by),
+    reason: opts.reason ?? 'requested from the CLI',
+    trigger: 'cli',
+    concurrency: Number(opts.concurrency ?? 2),
+  };
+  const { client, close } = await connectClient(inputs.config);
   try {
-    if (opts.site && (operation === 'switchover' || operation === 'failover')) {
-      const to = planned[0]!.to;
-      const input: Omit<SiteOperationInput, 'operation'> = {
-        from: opts.site,
-        to,
-        runbooks: runbooks.filter((r) => planned.some((p) => p.app === r.metadata.name)),
-        concurrency: Number(opts.concurrency ?? 2),
-        requestedBy: by,
-        reason,
-        storageClassMap: config.storageClassMap,
-        fence: fenceFor(config, opts.site, to),
-      };
-      const workflowId = siteOperationWorkflowId(opts.site);
-      const handle = await client.workflow.start(
-        operation === 'switchover' ? 'siteSwitchover' : 'siteFailover',
-        {
-          taskQueue: CONTROL_TASK_QUEUE,
-          workflowId,
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          args: [input],
-        },
-      );
-      process.stderr.write(`site ${operation} of ${opts.site} → ${to}: ${workflowId}\n`);
-      if (!opts.wait) return EXIT.ok;
-      const report = await follow<SiteOperationReport>(handle, opts.autoApprove, (r) =>
-        r.outcome === 'waiting-approval'
-          ? `waiting for approval: pivot approve --site ${opts.site}`
-          : undefined,
-      );
-      print(report, opts.json);
-      return report.outcome === 'succeeded' ? EXIT.ok : EXIT.failed;
+    const { plan, started } = await startOperations(client, request, inputs);
+    if (plan.refused.length > 0) process.stderr.write(`${formatPlan(plan)}\n`);
+    if (started.length === 0) {
+      if (plan.refused.length === 0) process.stderr.write(`nothing to ${operation} on ${opts.site}\n`);
+      return EXIT.failed;
     }
-    const reports: OperationReport[] = [];
-    for (const p of planned) {
-      const runbook = runbooks.find((r) => r.metadata.name === p.app)!;
-      const input: OperationInput = {
-        runbook,
-        from: p.from,
-        to: p.to,
-        requestedBy: by,
-        reason,
-        trigger: 'cli',
-        storageClassMap: config.storageClassMap,
-        fence: fenceFor(config, p.from, p.to),
-      };
-      const workflowId = operationWorkflowId(p.app);
-      const asked = Date.now();
-      const handle = await client.workflow.start(operation, {
-        taskQueue: CONTROL_TASK_QUEUE,
-        workflowId,
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        args: [input],
-      });
-      const desc = await handle.describe();
-      const attached = desc.type !== operation || desc.startTime.getTime() < asked - 1000;
+    for (const s of started) {
       process.stderr.write(
-        attached
-          ? `${p.app}: a ${desc.type} is already running (${workflowId}, started ${desc.startTime.toISOString()}): attached to it instead of starting a rival\n`
-          : `${p.app}: ${operation} ${p.from} → ${p.to} started (${workflowId})\n`,
+        s.attached
+          ? `${s.app ?? s.site}: a ${s.type} is already running (${s.workflowId}): attached to it instead of starting a rival\n`
+          : `${s.app ?? `site ${s.site}`}: ${s.type} ${s.from} → ${s.to} started (${s.workflowId})\n`,
       );
-      if (opts.wait)
-        reports.push(
-          await follow<OperationReport>(handle, opts.autoApprove, (r) =>
-            r.waiting ? r.waiting.detail : undefined,
-          ),
-        );
     }
     if (!opts.wait) return EXIT.ok;
+    const reports: Array<OperationReport | SiteOperationReport> = [];
+    for (const s of started) {
+      const handle = client.workflow.getHandle(s.workflowId, s.runId);
+      reports.push(
+        s.site
+          ? await follow<SiteOperationReport>(handle, opts.autoApprove, (r) =>
+              r.outcome === 'waiting-approval'
+                ? `waiting for approval: pivot approve --site ${s.site}`
+                : undefined,
+            )
+          : await follow<OperationReport>(handle, opts.autoApprove, (r) =>
+              r.waiting ? r.waiting.detail : undefined,
+            ),
+      );
+    }
     if (opts.json) printJson(reports.length === 1 ? reports[0] : reports);
-    else for (const r of reports) process.stdout.write(`${formatReport(r)}\n\n`);
+    else for (const r of reports) print(r, false);
     return reports.every((r) => r.outcome === 'succeeded') ? EXIT.ok : EXIT.failed;
   } finally {
     await close();

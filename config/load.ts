@@ -9,7 +9,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { labLayout } from '../lab/layout.ts';
 import { RunbookSourceMap } from '../runbook/source-map.ts';
-import { CONFIG_API_VERSION, CONFIG_KIND, type PivotConfig } from './types.ts';
+import { CONFIG_API_VERSION, CONFIG_KIND, ROLES, type PivotConfig } from './types.ts';
 
 const nonEmpty = { type: 'string', minLength: 1 } as const;
 const stringMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
@@ -88,7 +88,27 @@ export const CONFIG_SCHEMA = {
         },
       },
     },
-    api: { type: 'object', additionalProperties: false, properties: { listen: nonEmpty } },
+    api: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        listen: nonEmpty,
+        twoPersonRule: { type: 'boolean' },
+        tokens: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'sha256', 'roles'],
+            properties: {
+              name: nonEmpty,
+              sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+              roles: { type: 'array', minItems: 1, items: { enum: [...ROLES] } },
+            },
+          },
+        },
+      },
+    },
     runbooks: { type: 'object', additionalProperties: false, properties: { dir: nonEmpty } },
     lab: {
       type: 'object',

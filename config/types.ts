@@ -24,6 +24,18 @@ export interface SiteConfig {
   networkFence?: NetworkFenceSettings;
 }
 
+export const ROLES = ['viewer', 'operator', 'approver', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface ApiConfig {
+  /** host:port the API listens on. */
+  listen: string;
+  /** Bearer tokens: a name, the SHA-256 hex digest of the token (never the token), and roles. */
+  tokens?: Array<{ name: string; sha256: string; roles: Role[] }>;
+  /** The approver of an unplanned failover must not be its requester. */
+  twoPersonRule?: boolean;
+}
+
 export interface NetworkFenceSettings {
   className?: string;
   secret?: { name: string; namespace: string };
@@ -45,7 +57,7 @@ export interface PivotConfig {
   };
   /** Exactly one of redisUrl / sentinel. */
   witness: { redisUrl?: string; sentinel?: { masterName: string; sentinels: string[]; password?: string } };
-  api: { listen: string };
+  api: ApiConfig;
   runbooks: { dir: string };
   /** Only in the lab's configuration: the simulated array, whose write counts measure data loss. */
   lab?: { storageSimulatorUrl: string };

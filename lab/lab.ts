@@ -4,7 +4,9 @@
  * (`kill-site` on a site already down). A failed `up` stops what it started itself, so a lab is
  * never left half-running by it.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { ROLES, type Role } from '../config/types.ts';
 import { dirname, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { connectSite, isNotFound, readyNodeCount, type SiteApi } from '../common/k8s.ts';
@@ -90,12 +92,17 @@ export class Lab {
       this.writeConfig(sites);
       return { status: before, alreadyRunning: true, seconds: (Date.now() - started) / 1000 };
     }
-    if (before.state === 'degraded' && this.seeded && before.workers.some((w) => w.state !== 'running')) {
-      // Only workers are missing (e.g. one crashed): start them, touch nothing else.
+    if (
+      before.state === 'degraded' &&
+      this.seeded &&
+      (before.workers.some((w) => w.state !== 'running') || before.api.state !== 'running')
+    ) {
+      // Only workers or the API are missing (e.g. one crashed): start them, touch nothing else.
       const others = [before.temporal, before.redis, before.storageSimulator, ...before.sites];
       if (others.every((p) => p.state === 'running')) {
         this.writeConfig(sites);
         await this.startWorkers();
+        await this.startApi();
         return { status: await this.status(), alreadyRunning: true, seconds: (Date.now() - started) / 1000 };
       }
     }
@@ -171,9 +178,11 @@ export class Lab {
     this.writeConfig(sites);
     try {
       await this.startWorkers();
+      await this.startApi();
     } catch (err) {
       for (const u of undo.reverse()) await u.run().catch(() => undefined);
       await this.stopWorkers();
+      await this.daemons.stop(DAEMONS.api);
       throw err;
     }
     const status = await probeLab(this.layout, sites, this.seeded);
@@ -198,9 +207,39 @@ export class Lab {
     }
   }
 
-  /** The lab's PivotConfig; its content depends only on the layout, so rewriting it changes nothing. */
+  /** The lab's PivotConfig; its content depends only on the layout and the tokens, so rewriting it changes nothing. */
   private writeConfig(sites: KwokSites): void {
-    writeFileSync(this.layout.configFile, stringify(labConfig(this.layout, (s) => sites.kubeconfig(s))));
+    writeFileSync(
+      this.layout.configFile,
+      stringify(labConfig(this.layout, (s) => sites.kubeconfig(s), this.tokens())),
+    );
+  }
+
+  /** The lab's API tokens, one per role, made once (random) and kept in a 0600 file. */
+  tokens(): Record<Role, string> {
+    if (existsSync(this.layout.tokensFile)) {
+      return JSON.parse(readFileSync(this.layout.tokensFile, 'utf8')) as Record<Role, string>;
+    }
+    const tokens = Object.fromEntries(
+      ROLES.map((role) => [role, `pivot-lab-${role}-${randomBytes(18).toString('base64url')}`]),
+    ) as Record<Role, string>;
+    mkdirSync(this.layout.dir, { recursive: true });
+    writeFileSync(this.layout.tokensFile, JSON.stringify(tokens, null, 2), { mode: 0o600 });
+    return tokens;
+  }
+
+  private async startApi(): Promise<void> {
+    if (this.daemons.isRunning(DAEMONS.api)) return;
+    this.daemons.start({
+      name: DAEMONS.api,
+      command: process.execPath,
+      args: ['--import', 'tsx', join(REPO_ROOT, 'api', 'main.ts'), '--config', this.layout.configFile],
+      cwd: REPO_ROOT,
+    });
+    await this.waitForDaemon('api', DAEMONS.api, this.layout.ports.api, 60_000);
+    this.progress.step(
+      `api: http://127.0.0.1:${this.layout.ports.api} (tokens per role in ${this.layout.tokensFile})`,
+    );
   }
 
   /** Every fixed port that a part about to start needs must be free: say which one is not. */
@@ -403,11 +442,15 @@ export class Lab {
   /** Restarts every worker (after a code change, in development). */
   async restartWorkers(): Promise<void> {
     await this.stopWorkers();
+    await this.daemons.stop(DAEMONS.api);
+    this.writeConfig(this.sites());
     await this.startWorkers();
+    await this.startApi();
   }
 
   async down({ purge }: { purge: boolean }): Promise<{ leftovers: number[] }> {
-    this.progress.step('stopping the workers');
+    this.progress.step('stopping the API and the workers');
+    await this.daemons.stop(DAEMONS.api);
     await this.stopWorkers();
     for (const name of [DAEMONS.storageSim, DAEMONS.temporal, DAEMONS.redis]) {
       this.progress.step(`stopping ${name}`);

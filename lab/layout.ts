@@ -54,6 +54,8 @@ export interface LabLayout {
   statusFile: string;
   /** The PivotConfig written for the lab: what every command uses when no other config is named. */
   configFile: string;
+  /** The lab's API tokens, one per role (mode 0600; the configuration holds only their digests). */
+  tokensFile: string;
   ports: LabPorts;
 }
 
@@ -76,6 +78,7 @@ export function labLayout(env: NodeJS.ProcessEnv = process.env): LabLayout {
     simState: join(dir, 'storage-sim', 'state.json'),
     statusFile: join(dir, 'lab.json'),
     configFile: join(dir, 'pivot.yaml'),
+    tokensFile: join(dir, 'api-tokens.json'),
     ports: {
       temporal: base + 233,
       temporalUi: base + 234,

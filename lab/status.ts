@@ -3,7 +3,8 @@
  * is a contract: tests, the benchmarks and later commands read it (docs/lab.md documents it).
  */
 import * as k8s from '@kubernetes/client-node';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import type { Role } from '../config/types.ts';
 import { connectSite, readyNodeCount } from '../common/k8s.ts';
 import { SITE_CLIENT_CIDRS, SITE_NAMES, type LabLayout, type SiteName } from './layout.ts';
 import { Daemons, isPortOpen } from './processes.ts';
@@ -38,6 +39,8 @@ export interface LabStatus {
   temporal: DaemonStatus & { address: string; namespace: string; webUiUrl: string; dbFile: string };
   redis: DaemonStatus & { url: string };
   storageSimulator: DaemonStatus & { url: string; stateFile: string };
+  /** Pivot's API, with a bearer token for each role (lab only: a real installation never prints tokens). */
+  api: DaemonStatus & { url: string; tokens: Partial<Record<Role, string>> };
   /** Pivot's workers: `worker-control` and one per site (stopped while its site is killed). */
   workers: Array<{ name: string; state: PartState; pid?: number; logFile: string }>;
   /** The sample application was seeded (it is not seeded again by later `up`s). */
@@ -46,7 +49,12 @@ export interface LabStatus {
   configFile: string;
 }
 
-export const DAEMONS = { temporal: 'temporal', redis: 'redis', storageSim: 'storage-sim' } as const;
+export const DAEMONS = {
+  temporal: 'temporal',
+  redis: 'redis',
+  storageSim: 'storage-sim',
+  api: 'api',
+} as const;
 
 export function workerDaemon(role: 'control' | SiteName): string {
   return `worker-${role}`;
@@ -99,11 +107,15 @@ export async function probeLab(layout: LabLayout, sites: KwokSites, seeded: bool
       };
     }),
   );
-  const [temporal, redis, storageSim] = await Promise.all([
+  const [temporal, redis, storageSim, api] = await Promise.all([
     daemonState(daemons, DAEMONS.temporal, ports.temporal),
     daemonState(daemons, DAEMONS.redis, ports.redis),
     daemonState(daemons, DAEMONS.storageSim, ports.storageSim),
+    daemonState(daemons, DAEMONS.api, ports.api),
   ]);
+  const tokens = existsSync(layout.tokensFile)
+    ? (JSON.parse(readFileSync(layout.tokensFile, 'utf8')) as Partial<Record<Role, string>>)
+    : {};
   const workers: LabStatus['workers'] = (['control', ...SITE_NAMES] as const).map((role) => {
     const name = workerDaemon(role);
     const pid = daemons.pid(name);
@@ -120,6 +132,7 @@ export async function probeLab(layout: LabLayout, sites: KwokSites, seeded: bool
     temporal.state,
     redis.state,
     storageSim.state,
+    api.state,
     ...workers.map((w) => w.state),
   ];
   return {
@@ -144,6 +157,7 @@ export async function probeLab(layout: LabLayout, sites: KwokSites, seeded: bool
       url: `http://127.0.0.1:${ports.storageSim}`,
       stateFile: layout.simState,
     },
+    api: { ...api, url: `http://127.0.0.1:${ports.api}`, tokens },
     workers,
     seeded,
     configFile: layout.configFile,

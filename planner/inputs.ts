@@ -83,7 +83,11 @@ export interface Inputs {
 }
 
 export async function gatherInputs(configFile: string | undefined, selection: Selection): Promise<Inputs> {
-  const config = loadConfig(findConfig(configFile).file);
+  return gatherInputsFor(loadConfig(findConfig(configFile).file), selection);
+}
+
+/** The same, for a configuration already loaded (the API loads it once). */
+export async function gatherInputsFor(config: PivotConfig, selection: Selection): Promise<Inputs> {
   const siteNames = config.sites.map((s) => s.name);
   if (selection.site && !siteNames.includes(selection.site)) {
     throw new SelectionError(`unknown site ${selection.site}`, `known sites: ${siteNames.join(', ')}`);

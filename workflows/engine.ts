@@ -45,6 +45,8 @@ export interface OperationInput {
    * target's cluster creates a NetworkFence (its site configuration).
    */
   fence?: FenceInput;
+  /** The approver of this operation must not be its requester (the API's two-person rule). */
+  twoPersonRule?: boolean;
   /** How long to wait for an approval (default 1 h) or an operator's decision (default 24 h). */
   approvalTimeoutMs?: number;
   decisionTimeoutMs?: number;
@@ -179,6 +181,9 @@ export class OperationRun {
           this.validateRequest(r);
           if (this.tracker.report().waiting?.for !== 'approval') {
             throw new Error(`the ${options.operation} of ${this.app} is not waiting for an approval`);
+          }
+          if (input.twoPersonRule && r.by === input.requestedBy) {
+            throw new Error(`two-person rule: ${r.by} requested this ${options.operation} and cannot approve it`);
           }
         },
       },

@@ -1,0 +1,287 @@
+/**
+ * Pivot's HTTP API (express), documented by api/openapi.yaml: applications, operations and the
+ * decisions they wait for, health and metrics. Every /v1 route is authenticated (api/auth.ts);
+ * every mutating call is audited in the witness with who, what, when and why. Bodies are JSON,
+ * at most 64 KiB.
+ */
+import type { Client } from '@temporalio/client';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../common/logging.ts';
+import type { PivotConfig } from '../config/types.ts';
+import { checkDrift } from '../planner/drift.ts';
+import { RunbookSetError, SelectionError, type Inputs, type Selection } from '../planner/inputs.ts';
+import { activeSite, resolveVolumes } from '../planner/resolve.ts';
+import { parseDuration } from '../runbook/duration.ts';
+import type { Witness } from '../witness/witness.ts';
+import { requirePermission, TokenVerifier, type Principal } from './auth.ts';
+import type { ApiMetrics } from './metrics.ts';
+import {
+  APP_OPERATIONS,
+  decide,
+  DecisionRefusedError,
+  DECISIONS,
+  NoSuchOperationError,
+  planRequest,
+  readReport,
+  startOperations,
+  workflowIdOf,
+  type AppOperation,
+} from './operations.ts';
+
+export interface ApiDeps {
+  config: PivotConfig;
+  client: Client;
+  witness: Witness;
+  redis: Redis;
+  gather: (selection: Selection) => Promise<Inputs>;
+  metrics: ApiMetrics;
+  log: Logger;
+}
+
+export const BODY_LIMIT = '64kb';
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+const principalOf = (res: Response): Principal => res.locals['principal'] as Principal;
+
+/** Wraps an async route so that its errors reach the error handler. */
+const route =
+  (fn: (req: Request, res: Response) => Promise<void>) =>
+  (req: Request, res: Response, next: NextFunction): void => {
+    fn(req, res).catch(next);
+  };
+
+function requireJson(req: Request): void {
+  if (!req.is('application/json')) {
+    throw new HttpError(415, 'unsupported-media-type', 'send the body as application/json');
+  }
+}
+
+function field<T>(body: unknown, name: string, check: (v: unknown) => v is T, what: string): T | undefined {
+  const v = (body as Record<string, unknown> | undefined)?.[name];
+  if (v === undefined) return undefined;
+  if (!check(v)) throw new HttpError(400, 'invalid-request', `${name}: ${what}`);
+  return v;
+}
+const isString = (v: unknown): v is string => typeof v === 'string' && v.trim() !== '';
+const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
+const isBoolean = (v: unknown): v is boolean => typeof v === 'boolean';
+
+export function createApp(deps: ApiDeps): express.Express {
+  const { config, client, witness, metrics, log } = deps;
+  const verifier = new TokenVerifier(config.api.tokens ?? []);
+  const can = (p: Parameters<typeof requirePermission>[1]) => requirePermission(verifier, p);
+  const app = express();
+  app.disable('x-powered-by');
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const routePath = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      metrics.request(
+        req.method,
+        `${req.baseUrl}${routePath}`,
+        res.statusCode,
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
+    });
+    next();
+  });
+  app.use(express.json({ limit: BODY_LIMIT, type: 'application/json' }));
+
+  app.get('/livez', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get(
+    '/readyz',
+    route(async (_req, res) => {
+      const checks = await Promise.all([
+        client.workflowService
+          .getSystemInfo({})
+          .then(() => ({ name: 'temporal', ok: true }))
+          .catch((err: unknown) => ({ name: 'temporal', ok: false, error: String(err) })),
+        deps.redis
+          .ping()
+          .then(() => ({ name: 'redis', ok: true }))
+          .catch((err: unknown) => ({ name: 'redis', ok: false, error: String(err) })),
+      ]);
+      const ok = checks.every((c) => c.ok);
+      res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not-ready', checks });
+    }),
+  );
+
+  app.get(
+    '/metrics',
+    route(async (_req, res) => {
+      res.set('Content-Type', metrics.contentType).send(await metrics.text());
+    }),
+  );
+
+  app.get(
+    '/v1/apps',
+    can('read'),
+    route(async (_req, res) => {
+      const inputs = await deps.gather({});
+      const apps = await Promise.all(
+        inputs.runbooks.map(async (runbook) => {
+          const name = runbook.metadata.name;
+          const state = await witness.state(name);
+          const active = activeSite(runbook, inputs.live);
+          const site = active.kind === 'known' ? active.site : undefined;
+          const volumes = site ? resolveVolumes(runbook, inputs.live, site) : [];
+          const other = [runbook.spec.sites.primary, runbook.spec.sites.secondary].find((s) => s !== site);
+          const syncs = volumes.map((v) => (other ? v.replication[other]?.lastSyncTime : undefined));
+          const lagMs = syncs.every((t) => t)
+            ? Math.max(0, ...syncs.map((t) => inputs.live.takenAt - Date.parse(t!)))
+            : null;
+          const rpoMs = parseDuration(runbook.spec.objectives.rpo) ?? 0;
+          if (lagMs !== null) metrics.lag(name, lagMs / 1000, rpoMs / 1000);
+          const drift = checkDrift(runbook, inputs.live, config);
+          return {
+            app: name,
+            activeSite: site ?? null,
+            epoch: state.epoch,
+            fencedSites: state.fencedSites,
+            operationRunning: (await witness.lockHolder(name)) ?? null,
+            replicationLagMs: lagMs,
+            rpoObjectiveMs: rpoMs,
+            withinRpo: lagMs !== null && lagMs <= rpoMs,
+            drift: {
+              errors: drift.filter((d) => d.severity === 'error').length,
+              warnings: drift.filter((d) => d.severity === 'warning').length,
+            },
+          };
+        }),
+      );
+      res.json({ apps });
+    }),
+  );
+
+  app.post(
+    '/v1/operations',
+    can('operate'),
+    route(async (req, res) => {
+      requireJson(req);
+      const body: unknown = req.body;
+      const operation = field(body, 'operation', isString, 'a string');
+      if (operation === 'drill') {
+        throw new HttpError(501, 'not-implemented', 'drills are not available yet');
+      }
+      if (!operation || !(APP_OPERATIONS as readonly string[]).includes(operation)) {
+        throw new HttpError(400, 'invalid-request', `operation: one of ${APP_OPERATIONS.join(', ')}`);
+      }
+      const reason = field(body, 'reason', isString, 'a non-empty string');
+      if (!reason) throw new HttpError(400, 'invalid-request', 'reason: say why (it is recorded)');
+      const apps = field(body, 'apps', isStringList, 'a list of application names') ?? [];
+      const site = field(body, 'site', isString, 'a site name');
+      const to = field(body, 'to', isString, 'a site name');
+      const dryRun = field(body, 'dryRun', isBoolean, 'true or false') ?? false;
+      const principal = principalOf(res);
+      const inputs = await deps.gather({ apps, ...(site ? { site } : {}) });
+      const request = {
+        operation: operation as AppOperation,
+        apps,
+        ...(site ? { site } : {}),
+        ...(to ? { to } : {}),
+        requestedBy: principal.name,
+        reason,
+        trigger: 'api',
+      };
+      if (dryRun) {
+        res.json({ dryRun: true, plan: planRequest(request, inputs).plan });
+        return;
+      }
+      const { plan, started } = await startOperations(client, request, inputs);
+      if (started.length === 0) {
+        throw new HttpError(409, 'refused', 'the plan refuses the operation: nothing was started', { plan });
+      }
+      for (const s of started) {
+        metrics.started(s.type, 'api', s.attached);
+        for (const app of s.app ? [s.app] : plan.waves.flatMap((w) => w.apps.map((a) => a.app))) {
+          await witness.audit(app, {
+            actor: principal.name,
+            action: `api:${operation}`,
+            detail: `${s.attached ? 'attached to' : 'started'} ${s.workflowId}: ${reason}`,
+            epoch: (await witness.state(app)).epoch,
+          });
+        }
+      }
+      log.info({ who: principal.name, operation, apps, site, started }, 'operation requested');
+      res.status(202).json({ operations: started, refused: plan.refused });
+    }),
+  );
+
+  app.get(
+    '/v1/operations/:id',
+    can('read'),
+    route(async (req, res) => {
+      res.json(await readReport(client, workflowIdOf(String(req.params['id']))));
+    }),
+  );
+
+  for (const action of DECISIONS) {
+    app.post(
+      `/v1/operations/:id/${action}`,
+      can(action === 'approve' ? 'approve' : 'operate'),
+      route(async (req, res) => {
+        requireJson(req);
+        const body: unknown = req.body;
+        const reason = field(body, 'reason', isString, 'a non-empty string');
+        const step = field(body, 'step', isString, 'a step id');
+        const principal = principalOf(res);
+        const workflowId = workflowIdOf(String(req.params['id']));
+        const report = await decide(client, workflowId, action, {
+          by: principal.name,
+          ...(reason ? { reason } : {}),
+          ...(step ? { step } : {}),
+        });
+        const app = 'app' in report ? report.app : workflowId;
+        await witness.audit(app, {
+          actor: principal.name,
+          action: `api:${action}`,
+          detail: `${workflowId}${step ? ` step ${step}` : ''}${reason ? `: ${reason}` : ''}`,
+          epoch: (await witness.state(app)).epoch,
+        });
+        res.json({ report });
+      }),
+    );
+  }
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not-found', message: 'no such route' });
+  });
+
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    void _next;
+    const e = err as { status?: number; type?: string; message?: string };
+    if (err instanceof HttpError) {
+      res.status(err.status).json({ error: err.code, message: err.message, ...err.extra });
+    } else if (e.type === 'entity.too.large') {
+      res.status(413).json({ error: 'too-large', message: `the body is over ${BODY_LIMIT}` });
+    } else if (e.type === 'entity.parse.failed') {
+      res.status(400).json({ error: 'malformed-json', message: 'the body is not valid JSON' });
+    } else if (err instanceof SelectionError) {
+      res.status(404).json({ error: 'unknown', message: err.message, hint: err.hint });
+    } else if (err instanceof NoSuchOperationError) {
+      res.status(404).json({ error: 'unknown-operation', message: err.message });
+    } else if (err instanceof DecisionRefusedError) {
+      res.status(409).json({ error: 'refused', message: err.message });
+    } else if (err instanceof RunbookSetError) {
+      res.status(500).json({ error: 'runbooks-invalid', message: err.message });
+    } else {
+      log.error({ err: String(err) }, 'request failed');
+      res.status(500).json({ error: 'internal', message: 'the request failed; the API log has the details' });
+    }
+  });
+  return app;
+}

@@ -1,0 +1,39 @@
+/**
+ * The API process: `api/main.ts [--config FILE]` listens on the configuration's `api.listen`.
+ * `pivot lab up` runs it as the lab's `api` daemon.
+ */
+import { parseArgs } from 'node:util';
+import { createLogger } from '../common/logging.ts';
+import { findConfig, loadConfig } from '../config/load.ts';
+import { gatherInputsFor } from '../planner/inputs.ts';
+import { witnessRedis } from '../witness/connect.ts';
+import { Witness } from '../witness/witness.ts';
+import { createApp } from './app.ts';
+import { ApiMetrics } from './metrics.ts';
+import { connectClient } from './operations.ts';
+
+const { values } = parseArgs({ options: { config: { type: 'string' } } });
+const config = loadConfig(findConfig(values.config).file);
+const log = createLogger('api');
+const redis = witnessRedis(config);
+const { client, close } = await connectClient(config);
+const app = createApp({
+  config,
+  client,
+  witness: new Witness(redis),
+  redis,
+  gather: (selection) => gatherInputsFor(config, selection),
+  metrics: new ApiMetrics(),
+  log,
+});
+const [host, port] = config.api.listen.split(':') as [string, string];
+const server = app.listen(Number(port), host, () => {
+  log.info({ listen: config.api.listen, tokens: (config.api.tokens ?? []).map((t) => t.name) }, 'api ready');
+});
+const stop = () => {
+  server.close(() => {
+    void close().then(() => redis.disconnect());
+  });
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);

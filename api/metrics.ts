@@ -1,0 +1,67 @@
+/**
+ * The API's Prometheus metrics (prom-client), units in their names: requests and their duration,
+ * operations started by type and trigger, replication lag against the RPO objective per
+ * application, and the process's own figures.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class ApiMetrics {
+  readonly registry = new Registry();
+  private readonly requests = new Counter({
+    name: 'pivot_api_requests_total',
+    help: 'API requests by method, route and status code',
+    labelNames: ['method', 'route', 'code'],
+    registers: [this.registry],
+  });
+  private readonly requestSeconds = new Histogram({
+    name: 'pivot_api_request_duration_seconds',
+    help: 'API request duration',
+    labelNames: ['method', 'route'],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  private readonly operations = new Counter({
+    name: 'pivot_operations_requested_total',
+    help: 'Operations requested, by workflow type, trigger, and whether the request attached to a running one',
+    labelNames: ['type', 'trigger', 'attached'],
+    registers: [this.registry],
+  });
+  private readonly lagSeconds = new Gauge({
+    name: 'pivot_replication_lag_seconds',
+    help: 'Replication lag of the application (oldest replica last sync), when last observed',
+    labelNames: ['app'],
+    registers: [this.registry],
+  });
+  private readonly rpoObjectiveSeconds = new Gauge({
+    name: 'pivot_rpo_objective_seconds',
+    help: "The application's RPO objective from its runbook",
+    labelNames: ['app'],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'pivot_api_' });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  request(method: string, route: string, code: number, seconds: number): void {
+    this.requests.inc({ method, route, code: String(code) });
+    this.requestSeconds.observe({ method, route }, seconds);
+  }
+
+  started(type: string, trigger: string, attached: boolean): void {
+    this.operations.inc({ type, trigger, attached: String(attached) });
+  }
+
+  lag(app: string, lagSeconds: number, rpoSeconds: number): void {
+    this.lagSeconds.set({ app }, lagSeconds);
+    this.rpoObjectiveSeconds.set({ app }, rpoSeconds);
+  }
+}

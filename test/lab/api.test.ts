@@ -1,0 +1,354 @@
+/**
+ * The API the lab runs (api/main.ts, started by `pivot lab up`), over HTTP with the lab's tokens:
+ * every route against every role, every bad input refused with its documented status and nothing
+ * started, responses valid against api/openapi.yaml, a switchover through the API with a duplicate
+ * trigger attaching, the two-person rule, and /metrics in the Prometheus text format.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { parse } from 'yaml';
+import { waitUntil } from '../../common/wait.ts';
+import type { Role } from '../../config/types.ts';
+import { REPO_ROOT } from '../../lab/layout.ts';
+import { status } from './helpers.ts';
+import { connectPivot, type LabPivot } from './temporal.ts';
+
+let base: string;
+let tokens: Partial<Record<Role, string>>;
+let pivot: LabPivot;
+
+const spec = parse(readFileSync(join(REPO_ROOT, 'api', 'openapi.yaml'), 'utf8')) as {
+  paths: Record<
+    string,
+    Record<
+      string,
+      { responses: Record<string, { $ref?: string; content?: Record<string, { schema: object }> }> }
+    >
+  >;
+  components: { responses: Record<string, { content?: Record<string, { schema: object }> }> };
+};
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+ajv.addSchema({ ...spec, $id: 'openapi.json' });
+const compiled = new Map<string, ReturnType<typeof ajv.compile>>();
+
+/** Checks a response against the schema the OpenAPI document gives for it. */
+function expectDocumented(path: string, method: string, code: number, body: unknown): void {
+  const op = spec.paths[path]?.[method];
+  expect(op).toBeDefined();
+  let response = op!.responses[String(code)];
+  expect({ path, method, code, documented: response !== undefined }).toMatchObject({ documented: true });
+  if (response?.$ref) response = spec.components.responses[response.$ref.split('/').pop()!];
+  if (!response?.content?.['application/json']?.schema) return;
+  const ref = resolveSchemaRef(path, method, code);
+  const validate = compiled.get(ref) ?? ajv.compile({ $ref: ref });
+  compiled.set(ref, validate);
+  const ok = validate(body);
+  expect({ path, method, code, errors: ok ? null : validate.errors }).toMatchObject({ errors: null });
+}
+
+/** The $ref of the JSON schema of a documented response, within the document. */
+function resolveSchemaRef(path: string, method: string, code: number): string {
+  const pointer = (p: string) => p.replaceAll('~', '~0').replaceAll('/', '~1');
+  const response = spec.paths[path]![method]!.responses[String(code)]!;
+  return response.$ref
+    ? `openapi.json${response.$ref}/content/application~1json/schema`
+    : `openapi.json#/paths/${pointer(path)}/${method}/responses/${code}/content/application~1json/schema`;
+}
+
+async function call(
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; raw?: string; contentType?: string } = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const headers: Record<string, string> = {};
+  if (options.token) headers['authorization'] = `Bearer ${options.token}`;
+  const payload = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+  if (payload !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    ...(payload !== undefined ? { body: payload } : {}),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    body: text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : { text },
+  };
+}
+
+beforeAll(async () => {
+  const s = await status();
+  base = s.api.url;
+  tokens = s.api.tokens;
+  pivot = await connectPivot();
+});
+
+afterAll(async () => {
+  await pivot?.close();
+});
+
+const ROLES: Array<Role | 'none' | 'bogus'> = ['none', 'bogus', 'viewer', 'operator', 'approver', 'admin'];
+const tokenOf = (who: Role | 'none' | 'bogus'): string | undefined =>
+  who === 'none' ? undefined : who === 'bogus' ? 'pivot-lab-admin-not-the-real-one' : tokens[who];
+
+describe('access control', () => {
+  const routes: Array<{
+    method: string;
+    path: string;
+    doc: string;
+    allowed: Role[];
+    body?: unknown;
+    okStatus: number;
+  }> = [
+    {
+      method: 'GET',
+      path: '/v1/apps',
+      doc: '/v1/apps',
+      allowed: ['viewer', 'operator', 'approver', 'admin'],
+      okStatus: 200,
+    },
+    {
+      method: 'POST',
+      path: '/v1/operations',
+      doc: '/v1/operations',
+      allowed: ['operator', 'admin'],
+      body: { operation: 'switchover', apps: ['orders'], reason: 'access test', dryRun: true },
+      okStatus: 200,
+    },
+    {
+      method: 'GET',
+      path: '/v1/operations/no-such-app',
+      doc: '/v1/operations/{id}',
+      allowed: ['viewer', 'operator', 'approver', 'admin'],
+      okStatus: 404,
+    },
+    {
+      method: 'POST',
+      path: '/v1/operations/no-such-app/approve',
+      doc: '/v1/operations/{id}/approve',
+      allowed: ['approver', 'admin'],
+      body: {},
+      okStatus: 404,
+    },
+    {
+      method: 'POST',
+      path: '/v1/operations/no-such-app/abort',
+      doc: '/v1/operations/{id}/abort',
+      allowed: ['operator', 'admin'],
+      body: {},
+      okStatus: 404,
+    },
+    {
+      method: 'POST',
+      path: '/v1/operations/no-such-app/retry',
+      doc: '/v1/operations/{id}/retry',
+      allowed: ['operator', 'admin'],
+      body: {},
+      okStatus: 404,
+    },
+    {
+      method: 'POST',
+      path: '/v1/operations/no-such-app/skip',
+      doc: '/v1/operations/{id}/skip',
+      allowed: ['operator', 'admin'],
+      body: { step: 'x', reason: 'y' },
+      okStatus: 404,
+    },
+  ];
+  for (const r of routes) {
+    it(`${r.method} ${r.path}: ${r.allowed.join(', ')} only`, async () => {
+      for (const who of ROLES) {
+        const token = tokenOf(who);
+        const res = await call(r.method, r.path, {
+          ...(token ? { token } : {}),
+          ...(r.body !== undefined ? { body: r.body } : {}),
+        });
+        const expected = who === 'none' || who === 'bogus' ? 401 : r.allowed.includes(who) ? r.okStatus : 403;
+        expect({ who, status: res.status }).toEqual({ who, status: expected });
+        expectDocumented(r.doc, r.method.toLowerCase(), res.status, res.body);
+      }
+    });
+  }
+
+  it('answers health and metrics without a token', async () => {
+    const live = await call('GET', '/livez');
+    expect(live.status).toBe(200);
+    expectDocumented('/livez', 'get', 200, live.body);
+    const ready = await call('GET', '/readyz');
+    expect(ready.status).toBe(200);
+    expectDocumented('/readyz', 'get', 200, ready.body);
+  });
+});
+
+describe('bad input changes nothing', () => {
+  const operator = () => tokens.operator!;
+  let epochBefore: number;
+  beforeAll(async () => {
+    epochBefore = (await pivot.witness.state('orders')).epoch;
+  });
+  afterAll(async () => {
+    expect((await pivot.witness.state('orders')).epoch).toBe(epochBefore);
+    expect(await pivot.witness.lockHolder('orders')).toBeUndefined();
+  });
+
+  it.each([
+    ['malformed JSON', { raw: '{"operation": "switchover",' }, 400, 'malformed-json'],
+    [
+      'wrong content type',
+      { raw: 'operation=switchover', contentType: 'application/x-www-form-urlencoded' },
+      415,
+      'unsupported-media-type',
+    ],
+    [
+      'an oversize body',
+      { body: { operation: 'switchover', apps: ['orders'], reason: 'x'.repeat(70_000) } },
+      413,
+      'too-large',
+    ],
+    [
+      'an unknown operation',
+      { body: { operation: 'explode', apps: ['orders'], reason: 'x' } },
+      400,
+      'invalid-request',
+    ],
+    ['no reason', { body: { operation: 'switchover', apps: ['orders'] } }, 400, 'invalid-request'],
+    [
+      'an unknown application',
+      { body: { operation: 'switchover', apps: ['nope'], reason: 'x' } },
+      404,
+      'unknown',
+    ],
+    ['an unknown site', { body: { operation: 'switchover', site: 'dc-z', reason: 'x' } }, 404, 'unknown'],
+    [
+      'a refused plan',
+      { body: { operation: 'switchover', apps: ['orders'], to: 'dc-a', reason: 'x' } },
+      409,
+      'refused',
+    ],
+  ])('refuses %s', async (_what, options, code, error) => {
+    const res = await call('POST', '/v1/operations', { token: operator(), ...options });
+    expect(res.status).toBe(code);
+    expect(res.body['error']).toBe(error);
+    expect(typeof res.body['message']).toBe('string');
+    expectDocumented('/v1/operations', 'post', code, res.body);
+  });
+
+  it('refuses a drill for now, clearly', async () => {
+    const res = await call('POST', '/v1/operations', {
+      token: operator(),
+      body: { operation: 'drill', apps: ['orders'], reason: 'x' },
+    });
+    expect(res.status).toBe(501);
+  });
+});
+
+async function finished(id: string): Promise<Record<string, unknown>> {
+  let last: Record<string, unknown> = {};
+  await waitUntil(
+    `operation ${id} to end`,
+    async () => {
+      const res = await call('GET', `/v1/operations/${id}`, { token: tokens.viewer! });
+      expectDocumented('/v1/operations/{id}', 'get', res.status, res.body);
+      last = res.body;
+      return (
+        res.body['running'] === false || String((res.body['report'] as { currentStep?: string })?.currentStep)
+      );
+    },
+    { timeoutMs: 120_000, intervalMs: 1000 },
+  );
+  return last['report'] as Record<string, unknown>;
+}
+
+describe('operations through the API', () => {
+  it('switches orders over and back; a duplicate trigger attaches to the running operation', async () => {
+    const apps = async () =>
+      (await call('GET', '/v1/apps', { token: tokens.viewer! })).body['apps'] as Array<{
+        activeSite: string;
+      }>;
+    const home = (await apps())[0]!.activeSite;
+    const away = home === 'dc-a' ? 'dc-b' : 'dc-a';
+    for (const to of [away, home]) {
+      const first = await call('POST', '/v1/operations', {
+        token: tokens.operator!,
+        body: { operation: 'switchover', apps: ['orders'], to, reason: 'api test' },
+      });
+      expect(first.status).toBe(202);
+      expectDocumented('/v1/operations', 'post', 202, first.body);
+      // e.g. the same request again from another on-call engineer, while the first one runs
+      const duplicate = await call('POST', '/v1/operations', {
+        token: tokens.admin!,
+        body: { operation: 'switchover', apps: ['orders'], to, reason: 'me too' },
+      });
+      const [a] = first.body['operations'] as Array<{ runId: string; attached: boolean }>;
+      expect(a).toMatchObject({ attached: false });
+      expect(duplicate.status).toBe(202);
+      const [b] = duplicate.body['operations'] as Array<{ runId: string; attached: boolean }>;
+      expect(b).toMatchObject({ runId: a!.runId, attached: true });
+      const report = await finished('orders');
+      expect(report).toMatchObject({ outcome: 'succeeded', to, requestedBy: 'lab-operator' });
+    }
+    const listed = await call('GET', '/v1/apps', { token: tokens.viewer! });
+    expectDocumented('/v1/apps', 'get', 200, listed.body);
+    expect(listed.body['apps']).toEqual([
+      expect.objectContaining({ app: 'orders', activeSite: home, fencedSites: [], operationRunning: null }),
+    ]);
+    const audit = await pivot.witness.auditTrail('orders', 50);
+    expect(audit.filter((e) => e.action === 'api:switchover').map((e) => e.actor)).toEqual(
+      expect.arrayContaining(['lab-operator']),
+    );
+  });
+
+  it('enforces the two-person rule on an unplanned failover, and aborts it before it changes anything', async () => {
+    const before = await pivot.witness.state('orders');
+    const started = await call('POST', '/v1/operations', {
+      token: tokens.admin!,
+      body: { operation: 'failover', apps: ['orders'], reason: 'two-person rule test' },
+    });
+    expect(started.status).toBe(202);
+    await waitUntil(
+      'the failover to wait for approval',
+      async () => {
+        const res = await call('GET', '/v1/operations/orders', { token: tokens.viewer! });
+        return (res.body['report'] as { waiting?: { for: string } }).waiting?.for === 'approval';
+      },
+      { timeoutMs: 60_000 },
+    );
+    const self = await call('POST', '/v1/operations/orders/approve', { token: tokens.admin!, body: {} });
+    expect(self.status).toBe(409);
+    expect(String(self.body['message'])).toContain('two-person rule');
+    expectDocumented('/v1/operations/{id}/approve', 'post', 409, self.body);
+    const abort = await call('POST', '/v1/operations/orders/abort', {
+      token: tokens.operator!,
+      body: { reason: 'test over' },
+    });
+    expect(abort.status).toBe(200);
+    expectDocumented('/v1/operations/{id}/abort', 'post', 200, abort.body);
+    const report = await finished('orders');
+    expect(report['outcome']).toBe('aborted');
+    expect(await pivot.witness.state('orders')).toEqual(before);
+  });
+
+  it('serves /metrics in the Prometheus text format, with the operations just requested', async () => {
+    const res = await fetch(`${base}/metrics`);
+    expect(res.status).toBe(200);
+    const families = parsePrometheusTextFormat(await res.text()) as Array<{
+      name: string;
+      metrics: Array<{ labels?: Record<string, string>; value?: string }>;
+    }>;
+    const requested = families.find((f) => f.name === 'pivot_operations_requested_total');
+    expect(requested?.metrics).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ labels: { type: 'switchover', trigger: 'api', attached: 'false' } }),
+      ]),
+    );
+    expect(families.map((f) => f.name)).toEqual(
+      expect.arrayContaining([
+        'pivot_api_requests_total',
+        'pivot_api_request_duration_seconds',
+        'pivot_replication_lag_seconds',
+      ]),
+    );
+  });
+});
