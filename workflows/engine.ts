@@ -183,7 +183,9 @@ export class OperationRun {
             throw new Error(`the ${options.operation} of ${this.app} is not waiting for an approval`);
           }
           if (input.twoPersonRule && r.by === input.requestedBy) {
-            throw new Error(`two-person rule: ${r.by} requested this ${options.operation} and cannot approve it`);
+            throw new Error(
+              `two-person rule: ${r.by} requested this ${options.operation} and cannot approve it`,
+            );
           }
         },
       },
