@@ -1,6 +1,8 @@
 /**
  * Control activities (the control worker, next to the witness): the operation lock and the epoch.
  */
+import type { StartedOperation } from '../api/operations.ts';
+import type { AlertRule } from '../config/types.ts';
 import { StorageSimClient } from '../lab/storage-sim/client.ts';
 import type { MeasuredLoss } from '../workflows/progress.ts';
 import { LockHeldError, StaleEpochError, type AppWitnessState, type Witness } from '../witness/witness.ts';
@@ -21,6 +23,8 @@ export interface ProtectionRecord {
 export interface ControlOptions {
   /** The lab's simulated array, to measure the data a promotion lost (absent in production). */
   storageSimulatorUrl?: string;
+  /** Plans and starts what an alert rule asks for (api/operations.ts), as the API would. */
+  startAlertOperation?: (rule: AlertRule) => Promise<{ operations: StartedOperation[]; detail?: string }>;
 }
 
 const staleEpoch = (app: string, err: StaleEpochError) =>
@@ -70,6 +74,23 @@ export function createControlActivities(witness: Witness, options: ControlOption
         epoch: (await witness.state(app)).epoch,
       });
       await witness.releaseLock(app, operationId);
+    },
+
+    claimCoolDown(rule: string, ms: number): Promise<boolean> {
+      return witness.claimCoolDown(rule, ms);
+    },
+
+    async startAlertOperation(rule: AlertRule): Promise<{ operations: StartedOperation[]; detail?: string }> {
+      if (!options.startAlertOperation) {
+        throw failure(
+          FAILURE.precondition,
+          'control',
+          `alert rule ${rule.name}`,
+          'this worker cannot start operations (no configuration given)',
+          'run the control worker with --config',
+        );
+      }
+      return options.startAlertOperation(rule);
     },
 
     async recordProtection(app: string, record: ProtectionRecord): Promise<void> {

@@ -15,6 +15,7 @@ import { activeSite, resolveVolumes } from '../planner/resolve.ts';
 import { parseDuration } from '../runbook/duration.ts';
 import type { Witness } from '../witness/witness.ts';
 import { requirePermission, TokenVerifier, type Principal } from './auth.ts';
+import { createHookRouter } from './hooks.ts';
 import type { ApiMetrics } from './metrics.ts';
 import {
   APP_OPERATIONS,
@@ -96,6 +97,8 @@ export function createApp(deps: ApiDeps): express.Express {
     });
     next();
   });
+  // The hooks read their raw body (its signature covers the bytes), so they come before the JSON parser.
+  app.use(createHookRouter({ config, client, witness, metrics, log }));
   app.use(express.json({ limit: BODY_LIMIT, type: 'application/json' }));
 
   app.get('/livez', (_req, res) => {
@@ -267,7 +270,7 @@ export function createApp(deps: ApiDeps): express.Express {
     if (err instanceof HttpError) {
       res.status(err.status).json({ error: err.code, message: err.message, ...err.extra });
     } else if (e.type === 'entity.too.large') {
-      res.status(413).json({ error: 'too-large', message: `the body is over ${BODY_LIMIT}` });
+      res.status(413).json({ error: 'too-large', message: 'the body is over the size limit' });
     } else if (e.type === 'entity.parse.failed') {
       res.status(400).json({ error: 'malformed-json', message: 'the body is not valid JSON' });
     } else if (err instanceof SelectionError) {

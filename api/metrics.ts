@@ -39,6 +39,13 @@ export class ApiMetrics {
     registers: [this.registry],
   });
 
+  private readonly deliveries = new Counter({
+    name: 'pivot_alert_deliveries_total',
+    help: 'Alert hook deliveries by source and outcome (routed, unmatched, or the refusal)',
+    labelNames: ['source', 'outcome'],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'pivot_api_' });
   }
@@ -58,6 +65,10 @@ export class ApiMetrics {
 
   started(type: string, trigger: string, attached: boolean): void {
     this.operations.inc({ type, trigger, attached: String(attached) });
+  }
+
+  delivery(source: string, outcome: string): void {
+    this.deliveries.inc({ source, outcome });
   }
 
   lag(app: string, lagSeconds: number, rpoSeconds: number): void {

@@ -100,6 +100,49 @@ export function registerOperationCommands(program: Command): void {
     .action((target: string, opts: DecisionOptions) => runCommand(() => decideFromCli('skip', target, opts)));
 
   program
+    .command('watch <app>')
+    .description(
+      "follow an operation's steps as they happen, then print its report (exit 0 only if it succeeded)",
+    )
+    .option('--site', 'the argument names a site: the site operation')
+    .option('--config <file>', 'Pivot configuration (default: $PIVOT_CONFIG, then the lab)')
+    .option('--json', 'print the report as JSON')
+    .action((target: string, opts: DecisionOptions) =>
+      runCommand(async () => {
+        const config = loadConfig(findConfig(opts.config).file);
+        const { client, close } = await connectClient(config);
+        try {
+          const id = opts.site ? siteOperationWorkflowId(target) : workflowIdOf(target);
+          try {
+            await readReport(client, id);
+          } catch (err) {
+            if (err instanceof NoSuchOperationError) {
+              throw new SelectionError(
+                `no operation of ${target} is on record`,
+                `start one, e.g. \`pivot switchover ${target}\``,
+              );
+            }
+            throw err;
+          }
+          const handle = client.workflow.getHandle(id);
+          const report = opts.site
+            ? await follow<SiteOperationReport>(handle, undefined, (r) =>
+                r.outcome === 'waiting-approval'
+                  ? `waiting for approval: pivot approve --site ${target}`
+                  : undefined,
+              )
+            : await follow<OperationReport>(handle, undefined, (r) =>
+                r.waiting ? r.waiting.detail : undefined,
+              );
+          print(report, opts.json);
+          return report.outcome === 'succeeded' ? EXIT.ok : EXIT.failed;
+        } finally {
+          await close();
+        }
+      }),
+    );
+
+  program
     .command('status <app>')
     .description("an operation's progress, or the report of the last one")
     .option('--site', 'the argument names a site: the site operation')
@@ -251,19 +294,7 @@ async function follow<T extends OperationReport | SiteOperationReport>(
 ): Promise<T> {
   const seen = new Map<string, string>();
   let lastWaiting: string | undefined;
-  for (;;) {
-    const desc = await handle.describe();
-    if (desc.status.name !== 'RUNNING') {
-      if (desc.status.name !== 'COMPLETED') throw new Error(`${handle.workflowId} ended ${desc.status.name}`);
-      return (await handle.result()) as T;
-    }
-    let report: T;
-    try {
-      report = await handle.query<T>('progress');
-    } catch {
-      await new Promise((r) => setTimeout(r, 500));
-      continue;
-    }
+  const showChanges = (report: T): void => {
     if ('steps' in report) {
       for (const s of report.steps) {
         if (seen.get(s.id) !== s.state) {
@@ -279,6 +310,23 @@ async function follow<T extends OperationReport | SiteOperationReport>(
         }
       }
     }
+  };
+  for (;;) {
+    const desc = await handle.describe();
+    if (desc.status.name !== 'RUNNING') {
+      if (desc.status.name !== 'COMPLETED') throw new Error(`${handle.workflowId} ended ${desc.status.name}`);
+      const final = (await handle.result()) as T;
+      showChanges(final); // the steps that ended since the last look
+      return final;
+    }
+    let report: T;
+    try {
+      report = await handle.query<T>('progress');
+    } catch {
+      await new Promise((r) => setTimeout(r, 500));
+      continue;
+    }
+    showChanges(report);
     const waiting = waitingFor(report);
     if (waiting && waiting !== lastWaiting) process.stderr.write(`  WAITING: ${waiting}\n`);
     lastWaiting = waiting;

@@ -3,11 +3,21 @@ import { REPO_ROOT, SITE_CLIENT_CIDRS, SITE_NAMES, type LabLayout } from '../lab
 import { sha256Hex } from '../common/digest.ts';
 import { CONFIG_API_VERSION, CONFIG_KIND, type PivotConfig, type Role } from './types.ts';
 
+/** The lab's secrets: an API token per role, and what the alert hooks accept. */
+export interface LabSecrets {
+  tokens: Record<Role, string>;
+  hooks: { hmacSecret: string; bearerToken: string; basicUser: string; basicPassword: string };
+}
+
+/** The header the lab's Grafana hook reads the signed timestamp from. */
+export const LAB_TIMESTAMP_HEADER = 'X-Grafana-Alerting-Signature-Timestamp';
+
 export function labConfig(
   layout: LabLayout,
   kubeconfig: (site: (typeof SITE_NAMES)[number]) => string,
-  tokens: Partial<Record<Role, string>> = {},
+  secrets?: LabSecrets,
 ): PivotConfig {
+  const tokens: Partial<Record<Role, string>> = secrets?.tokens ?? {};
   return {
     apiVersion: CONFIG_API_VERSION,
     kind: CONFIG_KIND,
@@ -33,6 +43,38 @@ export function labConfig(
       })),
     },
     runbooks: { dir: `${REPO_ROOT}/runbooks` },
+    ...(secrets
+      ? {
+          alerts: {
+            grafana: {
+              hmac: {
+                secretFile: layout.hookSecretFile,
+                timestampHeader: LAB_TIMESTAMP_HEADER,
+                maxSkewSeconds: 300,
+              },
+              bearerSha256: sha256Hex(secrets.hooks.bearerToken),
+            },
+            alertmanager: {
+              bearerSha256: sha256Hex(secrets.hooks.bearerToken),
+              basic: {
+                username: secrets.hooks.basicUser,
+                passwordSha256: sha256Hex(secrets.hooks.basicPassword),
+              },
+            },
+            // A datacenter-down alert fails the sample application over to the other site, once
+            // the alert held for 5 s, at most once per 2 minutes; the failover waits for approval.
+            rules: SITE_NAMES.map((site) => ({
+              name: `${site}-down`,
+              match: { alertname: 'DatacenterDown', datacenter: site },
+              operation: 'failover' as const,
+              apps: ['orders'],
+              to: SITE_NAMES.find((s) => s !== site)!,
+              holdDownSeconds: 5,
+              coolDownSeconds: 120,
+            })),
+          },
+        }
+      : {}),
     lab: { storageSimulatorUrl: `http://127.0.0.1:${layout.ports.storageSim}` },
   };
 }

@@ -9,10 +9,35 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { labLayout } from '../lab/layout.ts';
 import { RunbookSourceMap } from '../runbook/source-map.ts';
-import { CONFIG_API_VERSION, CONFIG_KIND, ROLES, type PivotConfig } from './types.ts';
+import { CONFIG_API_VERSION, CONFIG_KIND, ROLES, type HookAuth, type PivotConfig } from './types.ts';
 
 const nonEmpty = { type: 'string', minLength: 1 } as const;
 const stringMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
+
+const hookAuth = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: {
+    hmac: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['secretFile'],
+      properties: {
+        secretFile: nonEmpty,
+        timestampHeader: nonEmpty,
+        maxSkewSeconds: { type: 'number', minimum: 1 },
+      },
+    },
+    bearerSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    basic: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['username', 'passwordSha256'],
+      properties: { username: nonEmpty, passwordSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+    },
+  },
+} as const;
 
 export const CONFIG_SCHEMA = {
   type: 'object',
@@ -110,6 +135,37 @@ export const CONFIG_SCHEMA = {
       },
     },
     runbooks: { type: 'object', additionalProperties: false, properties: { dir: nonEmpty } },
+    alerts: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['rules'],
+      properties: {
+        grafana: hookAuth,
+        alertmanager: hookAuth,
+        rules: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'match', 'operation', 'holdDownSeconds', 'coolDownSeconds'],
+            properties: {
+              name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+              match: { ...stringMap, minProperties: 1 },
+              operation: { enum: ['failover', 'switchover'] },
+              apps: { type: 'array', minItems: 1, items: nonEmpty },
+              site: nonEmpty,
+              to: nonEmpty,
+              holdDownSeconds: { type: 'number', minimum: 0 },
+              coolDownSeconds: { type: 'number', minimum: 0 },
+            },
+            oneOf: [
+              { required: ['apps'], properties: { apps: true } },
+              { required: ['site'], properties: { site: true } },
+            ],
+          },
+        },
+      },
+    },
     lab: {
       type: 'object',
       additionalProperties: false,
@@ -198,5 +254,18 @@ export function loadConfig(file: string): PivotConfig {
     api: config.api ?? { listen: '127.0.0.1:8480' },
     sites: config.sites.map((s) => ({ ...s, kubeconfig: abs(s.kubeconfig) })),
     runbooks: { dir: abs(config.runbooks?.dir ?? 'runbooks') },
+    ...(config.alerts
+      ? {
+          alerts: {
+            ...config.alerts,
+            ...(config.alerts.grafana ? { grafana: absHmac(config.alerts.grafana, abs) } : {}),
+            ...(config.alerts.alertmanager ? { alertmanager: absHmac(config.alerts.alertmanager, abs) } : {}),
+          },
+        }
+      : {}),
   };
+}
+
+function absHmac(auth: HookAuth, abs: (p: string) => string): HookAuth {
+  return auth.hmac ? { ...auth, hmac: { ...auth.hmac, secretFile: abs(auth.hmac.secretFile) } } : auth;
 }

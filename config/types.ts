@@ -59,6 +59,45 @@ export interface PivotConfig {
   witness: { redisUrl?: string; sentinel?: { masterName: string; sentinels: string[]; password?: string } };
   api: ApiConfig;
   runbooks: { dir: string };
+  /** Alert hooks (Grafana, Alertmanager): how deliveries authenticate, and the rules they trigger. */
+  alerts?: AlertsConfig;
   /** Only in the lab's configuration: the simulated array, whose write counts measure data loss. */
   lab?: { storageSimulatorUrl: string };
+}
+
+/** How a hook's deliveries authenticate: any one configured method suffices. */
+export interface HookAuth {
+  /** HMAC-SHA256 of the body (Grafana's X-Grafana-Alerting-Signature), keyed by the file's content. */
+  hmac?: {
+    secretFile: string;
+    /** When set, the signed string is `<unix seconds>:<body>` and the timestamp travels in this header. */
+    timestampHeader?: string;
+    /** How old (or early) a signed timestamp may be (default 300). */
+    maxSkewSeconds?: number;
+  };
+  /** A bearer token, by its SHA-256 digest. */
+  bearerSha256?: string;
+  /** HTTP basic: the user and the SHA-256 digest of the password. */
+  basic?: { username: string; passwordSha256: string };
+}
+
+export interface AlertRule {
+  name: string;
+  /** Labels the alert must carry (equality). */
+  match: Record<string, string>;
+  operation: 'failover' | 'switchover';
+  /** Exactly one of apps / site. */
+  apps?: string[];
+  site?: string;
+  to?: string;
+  /** The alert must keep firing this long before anything starts (a resolve cancels). */
+  holdDownSeconds: number;
+  /** After an operation started, the rule does not start another for this long. */
+  coolDownSeconds: number;
+}
+
+export interface AlertsConfig {
+  grafana?: HookAuth;
+  alertmanager?: HookAuth;
+  rules: AlertRule[];
 }

@@ -12,7 +12,7 @@ import * as k8s from '@kubernetes/client-node';
 import { connectSite, isNotFound, readyNodeCount, type SiteApi } from '../common/k8s.ts';
 import { sleep, waitUntil } from '../common/wait.ts';
 import { stringify } from 'yaml';
-import { labConfig } from '../config/lab-config.ts';
+import { labConfig, type LabSecrets } from '../config/lab-config.ts';
 import { LabError } from './errors.ts';
 import {
   REPO_ROOT,
@@ -211,21 +211,36 @@ export class Lab {
   private writeConfig(sites: KwokSites): void {
     writeFileSync(
       this.layout.configFile,
-      stringify(labConfig(this.layout, (s) => sites.kubeconfig(s), this.tokens())),
+      stringify(labConfig(this.layout, (s) => sites.kubeconfig(s), this.secrets())),
     );
   }
 
-  /** The lab's API tokens, one per role, made once (random) and kept in a 0600 file. */
-  tokens(): Record<Role, string> {
+  /** The lab's secrets (API tokens per role, alert hook secrets), made once (random), kept 0600. */
+  secrets(): LabSecrets {
+    const random = () => randomBytes(18).toString('base64url');
+    let secrets: LabSecrets | undefined;
     if (existsSync(this.layout.tokensFile)) {
-      return JSON.parse(readFileSync(this.layout.tokensFile, 'utf8')) as Record<Role, string>;
+      const saved = JSON.parse(readFileSync(this.layout.tokensFile, 'utf8')) as Partial<LabSecrets>;
+      if (saved.tokens && saved.hooks) secrets = saved as LabSecrets;
     }
-    const tokens = Object.fromEntries(
-      ROLES.map((role) => [role, `pivot-lab-${role}-${randomBytes(18).toString('base64url')}`]),
-    ) as Record<Role, string>;
-    mkdirSync(this.layout.dir, { recursive: true });
-    writeFileSync(this.layout.tokensFile, JSON.stringify(tokens, null, 2), { mode: 0o600 });
-    return tokens;
+    if (!secrets) {
+      secrets = {
+        tokens: Object.fromEntries(ROLES.map((role) => [role, `pivot-lab-${role}-${random()}`])) as Record<
+          Role,
+          string
+        >,
+        hooks: {
+          hmacSecret: random(),
+          bearerToken: `pivot-lab-hook-${random()}`,
+          basicUser: 'alertmanager',
+          basicPassword: random(),
+        },
+      };
+      mkdirSync(this.layout.dir, { recursive: true });
+      writeFileSync(this.layout.tokensFile, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+    }
+    writeFileSync(this.layout.hookSecretFile, secrets.hooks.hmacSecret, { mode: 0o600 });
+    return secrets;
   }
 
   private async startApi(): Promise<void> {

@@ -56,6 +56,8 @@ export interface LabLayout {
   configFile: string;
   /** The lab's API tokens, one per role (mode 0600; the configuration holds only their digests). */
   tokensFile: string;
+  /** The HMAC secret Grafana signs alert deliveries with (mode 0600). */
+  hookSecretFile: string;
   ports: LabPorts;
 }
 
@@ -79,6 +81,7 @@ export function labLayout(env: NodeJS.ProcessEnv = process.env): LabLayout {
     statusFile: join(dir, 'lab.json'),
     configFile: join(dir, 'pivot.yaml'),
     tokensFile: join(dir, 'api-tokens.json'),
+    hookSecretFile: join(dir, 'alert-hmac-secret'),
     ports: {
       temporal: base + 233,
       temporalUi: base + 234,

@@ -4,6 +4,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { existsSync, readFileSync } from 'node:fs';
+import { LAB_TIMESTAMP_HEADER, type LabSecrets } from '../config/lab-config.ts';
 import type { Role } from '../config/types.ts';
 import { connectSite, readyNodeCount } from '../common/k8s.ts';
 import { SITE_CLIENT_CIDRS, SITE_NAMES, type LabLayout, type SiteName } from './layout.ts';
@@ -40,7 +41,12 @@ export interface LabStatus {
   redis: DaemonStatus & { url: string };
   storageSimulator: DaemonStatus & { url: string; stateFile: string };
   /** Pivot's API, with a bearer token for each role (lab only: a real installation never prints tokens). */
-  api: DaemonStatus & { url: string; tokens: Partial<Record<Role, string>> };
+  api: DaemonStatus & {
+    url: string;
+    tokens: Partial<Record<Role, string>>;
+    /** What the alert hooks accept: the HMAC secret (and its timestamp header), a bearer token, basic auth. */
+    hooks?: LabSecrets['hooks'] & { timestampHeader: string };
+  };
   /** Pivot's workers: `worker-control` and one per site (stopped while its site is killed). */
   workers: Array<{ name: string; state: PartState; pid?: number; logFile: string }>;
   /** The sample application was seeded (it is not seeded again by later `up`s). */
@@ -113,8 +119,8 @@ export async function probeLab(layout: LabLayout, sites: KwokSites, seeded: bool
     daemonState(daemons, DAEMONS.storageSim, ports.storageSim),
     daemonState(daemons, DAEMONS.api, ports.api),
   ]);
-  const tokens = existsSync(layout.tokensFile)
-    ? (JSON.parse(readFileSync(layout.tokensFile, 'utf8')) as Partial<Record<Role, string>>)
+  const secrets = existsSync(layout.tokensFile)
+    ? (JSON.parse(readFileSync(layout.tokensFile, 'utf8')) as Partial<LabSecrets>)
     : {};
   const workers: LabStatus['workers'] = (['control', ...SITE_NAMES] as const).map((role) => {
     const name = workerDaemon(role);
@@ -157,7 +163,12 @@ export async function probeLab(layout: LabLayout, sites: KwokSites, seeded: bool
       url: `http://127.0.0.1:${ports.storageSim}`,
       stateFile: layout.simState,
     },
-    api: { ...api, url: `http://127.0.0.1:${ports.api}`, tokens },
+    api: {
+      ...api,
+      url: `http://127.0.0.1:${ports.api}`,
+      tokens: secrets.tokens ?? {},
+      ...(secrets.hooks ? { hooks: { ...secrets.hooks, timestampHeader: LAB_TIMESTAMP_HEADER } } : {}),
+    },
     workers,
     seeded,
     configFile: layout.configFile,

@@ -92,7 +92,7 @@ export class Witness {
     private readonly prefix = 'pivot',
   ) {}
 
-  private key(app: string, what: 'state' | 'lock' | 'audit' | 'volumes'): string {
+  private key(app: string, what: 'state' | 'lock' | 'audit' | 'volumes' | 'cooldown'): string {
     return `${this.prefix}:${what}:{${app}}`;
   }
 
@@ -185,6 +185,22 @@ export class Witness {
   async protection<T>(app: string): Promise<{ at: string; record: T } | undefined> {
     const raw = await this.redis.get(this.key(app, 'volumes'));
     return raw ? (JSON.parse(raw) as { at: string; record: T }) : undefined;
+  }
+
+  /**
+   * Claims an alert rule's cool-down: true (and the cool-down starts) unless one is running, so a
+   * rule starts at most one operation per cool-down however many triggers race.
+   */
+  async claimCoolDown(rule: string, ms: number): Promise<boolean> {
+    if (ms <= 0) return true;
+    return (
+      (await this.redis.set(this.key(rule, 'cooldown'), new Date().toISOString(), 'PX', ms, 'NX')) === 'OK'
+    );
+  }
+
+  /** Remembers a value for `ms`: true the first time, false while it is remembered (replay detection). */
+  async firstSeen(kind: string, value: string, ms: number): Promise<boolean> {
+    return (await this.redis.set(`${this.prefix}:seen:${kind}:${value}`, '1', 'PX', ms, 'NX')) === 'OK';
   }
 
   /** Refuses (StaleEpochError) unless `held` is the current epoch: every mutating step calls it first. */

@@ -8,6 +8,8 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../common/logging.ts';
 import { connectSite } from '../common/k8s.ts';
 import { findConfig, loadConfig } from '../config/load.ts';
+import { connectClient, startOperations, type OperationRequest } from '../api/operations.ts';
+import { gatherInputsFor } from '../planner/inputs.ts';
 import { witnessRedis } from '../witness/connect.ts';
 import { Witness } from '../witness/witness.ts';
 import { SiteGuard, runbookSource } from './site-guard.ts';
@@ -29,10 +31,36 @@ async function main(): Promise<void> {
   const witness = new Witness(redis);
   const connection = await connectTemporal(config.temporal);
   let guard: SiteGuard | undefined;
+  const closers: Array<() => Promise<void>> = [];
   let worker;
   if (role === 'control') {
+    const temporal = await connectClient(config);
+    closers.push(temporal.close);
     worker = await createControlWorker(connection, config.temporal.namespace, witness, {
       ...(config.lab ? { storageSimulatorUrl: config.lab.storageSimulatorUrl } : {}),
+      startAlertOperation: async (rule) => {
+        const request: OperationRequest = {
+          operation: rule.operation,
+          ...(rule.apps ? { apps: rule.apps } : {}),
+          ...(rule.site ? { site: rule.site } : {}),
+          ...(rule.to ? { to: rule.to } : {}),
+          requestedBy: `alert:${rule.name}`,
+          reason: `alert rule ${rule.name} fired and held for ${rule.holdDownSeconds} s`,
+          trigger: `alert:${rule.name}`,
+        };
+        const inputs = await gatherInputsFor(config, {
+          ...(rule.apps ? { apps: rule.apps } : {}),
+          ...(rule.site ? { site: rule.site } : {}),
+        });
+        const { plan, started } = await startOperations(temporal.client, request, inputs);
+        log.info({ rule: rule.name, started, refused: plan.refused }, 'alert rule started operations');
+        return {
+          operations: started,
+          ...(plan.refused.length > 0
+            ? { detail: plan.refused.map((r) => `${r.app}: ${r.reasons.join('; ')}`).join(' | ') }
+            : {}),
+        };
+      },
     });
   } else {
     const site = config.sites.find((s) => s.name === siteName);
@@ -63,6 +91,7 @@ async function main(): Promise<void> {
   await worker.run();
   await guard?.stop();
   await connection.close();
+  for (const close of closers) await close();
   redis.disconnect();
 }
 

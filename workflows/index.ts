@@ -7,3 +7,4 @@ export { switchover, failback } from './switchover.ts';
 export { failover } from './failover.ts';
 export { reprotect } from './reprotect.ts';
 export { siteSwitchover, siteFailover } from './site.ts';
+export { alertTrigger } from './alert.ts';

@@ -63,6 +63,41 @@ describe('loadConfig', () => {
     expect(found[1]).toMatch(/^12:\d+: witness: set exactly one of redisUrl or sentinel$/);
   });
 
+  it('reads alert hooks and rules, resolving the HMAC secret file against the config file', () => {
+    const config = loadConfig(
+      write(
+        'alerts.yaml',
+        `${VALID}alerts:
+  grafana: { hmac: { secretFile: secrets/grafana-hmac, timestampHeader: X-Ts } }
+  rules:
+    - { name: dc-a-down, match: { alertname: DatacenterDown }, operation: failover, site: dc-a, holdDownSeconds: 60, coolDownSeconds: 600 }
+api:
+  listen: 0.0.0.0:8480
+  twoPersonRule: true
+  tokens: [{ name: oncall, sha256: ${'a'.repeat(64)}, roles: [operator, approver] }]
+`,
+      ),
+    );
+    expect(config.alerts?.grafana?.hmac?.secretFile).toBe(join(dir, 'secrets/grafana-hmac'));
+    expect(config.alerts?.rules[0]).toMatchObject({ name: 'dc-a-down', site: 'dc-a' });
+    expect(config.api.tokens?.[0]?.roles).toEqual(['operator', 'approver']);
+  });
+
+  it('refuses a rule naming both apps and a site, a token kept in clear, and an unknown role', () => {
+    const found = problems(
+      `${VALID}alerts:
+  rules:
+    - { name: both, match: { a: b }, operation: failover, site: dc-a, apps: [x], holdDownSeconds: 1, coolDownSeconds: 1 }
+api:
+  listen: 0.0.0.0:8480
+  tokens: [{ name: oncall, sha256: my-secret-token, roles: [root] }]
+`,
+    );
+    expect(found.join('\n')).toMatch(/alerts\.rules\.0: must match exactly one schema in oneOf/);
+    expect(found.join('\n')).toMatch(/api\.tokens\.0\.sha256: must match pattern/);
+    expect(found.join('\n')).toMatch(/api\.tokens\.0\.roles\.0: must be equal to one of the allowed values/);
+  });
+
   it('refuses duplicate site names and YAML syntax errors', () => {
     expect(problems(VALID.replace('name: dc-b', 'name: dc-a'))).toEqual(['site dc-a is defined twice']);
     expect(problems('sites: [\n')[0]).toMatch(/^\d+:\d+: /);

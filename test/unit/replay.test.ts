@@ -16,6 +16,8 @@ const histories = readdirSync(dir).filter((f) => f.endsWith('.binpb'));
 describe('replay of recorded histories', () => {
   it('has a history for every workflow type and outcome recorded', () => {
     expect(histories.sort()).toEqual([
+      'alert-trigger-cancelled.binpb',
+      'alert-trigger-started.binpb',
       'failback-succeeded.binpb',
       'failover-needs-attention-retried.binpb',
       'probe-sites.binpb',
