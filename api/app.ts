@@ -14,7 +14,7 @@ import { RunbookSetError, SelectionError, type Inputs, type Selection } from '..
 import { activeSite, resolveVolumes } from '../planner/resolve.ts';
 import { parseDuration } from '../runbook/duration.ts';
 import type { Witness } from '../witness/witness.ts';
-import { requirePermission, TokenVerifier, type Principal } from './auth.ts';
+import { RateLimiter, requirePermission, TokenVerifier, type Principal } from './auth.ts';
 import { createHookRouter } from './hooks.ts';
 import type { ApiMetrics } from './metrics.ts';
 import {
@@ -81,7 +81,8 @@ const isBoolean = (v: unknown): v is boolean => typeof v === 'boolean';
 export function createApp(deps: ApiDeps): express.Express {
   const { config, client, witness, metrics, log } = deps;
   const verifier = new TokenVerifier(config.api.tokens ?? []);
-  const can = (p: Parameters<typeof requirePermission>[1]) => requirePermission(verifier, p);
+  const limiter = new RateLimiter(config.api.rateLimitPerMinute ?? 600);
+  const can = (p: Parameters<typeof requirePermission>[1]) => requirePermission(verifier, p, limiter);
   const app = express();
   app.disable('x-powered-by');
   app.use((req, res, next) => {

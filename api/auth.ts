@@ -48,8 +48,36 @@ export function bearerToken(req: Request): string | undefined {
   return m?.[1];
 }
 
-/** Express middleware: 401 without a valid token, 403 when its roles lack `permission`. */
-export function requirePermission(verifier: TokenVerifier, permission: Permission) {
+/**
+ * Requests per principal per minute (a fixed window): a stuck script or a leaked token cannot
+ * flood the API. Over the limit: 429 with Retry-After.
+ */
+export class RateLimiter {
+  private readonly windows = new Map<string, { start: number; count: number }>();
+
+  constructor(
+    readonly perMinute: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Seconds to wait, or 0 when the request may go on. */
+  take(principal: string): number {
+    const now = this.now();
+    const w = this.windows.get(principal);
+    if (!w || now - w.start >= 60_000) {
+      this.windows.set(principal, { start: now, count: 1 });
+      return 0;
+    }
+    w.count += 1;
+    return w.count > this.perMinute ? Math.ceil((w.start + 60_000 - now) / 1000) : 0;
+  }
+}
+
+/**
+ * Express middleware: 401 without a valid token, 403 when its roles lack `permission`, 429 over
+ * the principal's rate limit.
+ */
+export function requirePermission(verifier: TokenVerifier, permission: Permission, limiter?: RateLimiter) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const token = bearerToken(req);
     const principal = token ? verifier.verify(token) : undefined;
@@ -66,6 +94,17 @@ export function requirePermission(verifier: TokenVerifier, permission: Permissio
         error: 'forbidden',
         message: `${principal.name} may not ${permission}: it needs one of the roles ${allowed.join(', ')}`,
       });
+      return;
+    }
+    const wait = limiter?.take(principal.name) ?? 0;
+    if (wait > 0) {
+      res
+        .status(429)
+        .set('Retry-After', String(wait))
+        .json({
+          error: 'rate-limited',
+          message: `${principal.name} is over ${limiter!.perMinute} requests a minute`,
+        });
       return;
     }
     res.locals['principal'] = principal;

@@ -119,6 +119,7 @@ export const CONFIG_SCHEMA = {
       properties: {
         listen: nonEmpty,
         twoPersonRule: { type: 'boolean' },
+        rateLimitPerMinute: { type: 'integer', minimum: 1 },
         tokens: {
           type: 'array',
           items: {

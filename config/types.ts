@@ -34,6 +34,8 @@ export interface ApiConfig {
   tokens?: Array<{ name: string; sha256: string; roles: Role[] }>;
   /** The approver of an unplanned failover must not be its requester. */
   twoPersonRule?: boolean;
+  /** Requests per token per minute before 429 (default 600). */
+  rateLimitPerMinute?: number;
 }
 
 export interface NetworkFenceSettings {

@@ -430,7 +430,9 @@ export class Lab {
         '--import',
         'tsx',
         join(REPO_ROOT, 'worker', 'main.ts'),
-        ...(role === 'control' ? ['control'] : ['site', role]),
+        ...(role === 'control'
+          ? ['control', '--metrics-listen', `127.0.0.1:${this.layout.ports.controlMetrics}`]
+          : ['site', role]),
         '--config',
         this.layout.configFile,
       ],

@@ -36,8 +36,10 @@ export interface LabPorts {
   temporalUi: number;
   redis: number;
   storageSim: number;
-  /** Pivot's own API (reserved for it; the API arrives with the on-call surface). */
+  /** Pivot's own API. */
   api: number;
+  /** The control worker's Prometheus endpoint (Temporal SDK metrics and the workflows' own). */
+  controlMetrics: number;
   apiServer: Record<SiteName, number>;
   siteComponents: Record<SiteName, SiteComponentPorts>;
 }
@@ -88,6 +90,7 @@ export function labLayout(env: NodeJS.ProcessEnv = process.env): LabLayout {
       redis: base + 379,
       storageSim: base + 380,
       api: base + 480,
+      controlMetrics: base + 481,
       apiServer: { 'dc-a': base + 443, 'dc-b': base + 444 },
       siteComponents: { 'dc-a': componentPorts(base + 450), 'dc-b': componentPorts(base + 460) },
     },

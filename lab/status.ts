@@ -47,6 +47,8 @@ export interface LabStatus {
     /** What the alert hooks accept: the HMAC secret (and its timestamp header), a bearer token, basic auth. */
     hooks?: LabSecrets['hooks'] & { timestampHeader: string };
   };
+  /** The control worker's Prometheus endpoint: Temporal SDK metrics and the operations' own. */
+  workerMetricsUrl: string;
   /** Pivot's workers: `worker-control` and one per site (stopped while its site is killed). */
   workers: Array<{ name: string; state: PartState; pid?: number; logFile: string }>;
   /** The sample application was seeded (it is not seeded again by later `up`s). */
@@ -169,6 +171,7 @@ export async function probeLab(layout: LabLayout, sites: KwokSites, seeded: bool
       tokens: secrets.tokens ?? {},
       ...(secrets.hooks ? { hooks: { ...secrets.hooks, timestampHeader: LAB_TIMESTAMP_HEADER } } : {}),
     },
+    workerMetricsUrl: `http://127.0.0.1:${ports.controlMetrics}/metrics`,
     workers,
     seeded,
     configFile: layout.configFile,

@@ -5,6 +5,7 @@
  * each site worker runs in (or next to) its site with that site's credentials only.
  */
 import { parseArgs } from 'node:util';
+import { Runtime } from '@temporalio/worker';
 import { createLogger } from '../common/logging.ts';
 import { connectSite } from '../common/k8s.ts';
 import { findConfig, loadConfig } from '../config/load.ts';
@@ -18,14 +19,41 @@ import { connectTemporal, createControlWorker, createSiteWorker } from './worker
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { config: { type: 'string' }, 'guard-period-ms': { type: 'string' } },
+    options: {
+      config: { type: 'string' },
+      'guard-period-ms': { type: 'string' },
+      'metrics-listen': { type: 'string' },
+    },
   });
   const [role, siteName] = positionals;
   if (role !== 'control' && !(role === 'site' && siteName)) {
-    process.stderr.write('usage: worker/main.ts control|site <name> [--config FILE]\n');
+    process.stderr.write(
+      'usage: worker/main.ts control|site <name> [--config FILE] [--metrics-listen HOST:PORT]\n',
+    );
     process.exit(2);
   }
   const config = loadConfig(findConfig(values.config).file);
+  if (values['metrics-listen']) {
+    // The Temporal SDK's metrics and the workflows' own (metricMeter), on /metrics of this address.
+    Runtime.install({
+      telemetryOptions: {
+        metrics: {
+          prometheus: {
+            bindAddress: values['metrics-listen'],
+            countersTotalSuffix: true,
+            unitSuffix: false,
+            useSecondsForDurations: true,
+            histogramBucketOverrides: Object.fromEntries(
+              ['pivot_operation_duration_seconds', 'pivot_step_duration_seconds'].map((name) => [
+                name,
+                [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600],
+              ]),
+            ),
+          },
+        },
+      },
+    });
+  }
   const log = createLogger(role === 'control' ? 'worker-control' : `worker-${siteName}`);
   const redis = witnessRedis(config);
   const witness = new Witness(redis);

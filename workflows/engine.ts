@@ -13,6 +13,7 @@ import {
   defineQuery,
   defineUpdate,
   isCancellation,
+  metricMeter,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -365,15 +366,54 @@ export class OperationRun {
         for: 'approval',
         detail: `approve with \`pivot approve ${this.app}\`, or abort with \`pivot abort ${this.app}\``,
       });
+      this.pendingApproval(true);
       const got = await condition(
         () => this.approval !== undefined || this.abortRequest !== undefined,
         this.input.approvalTimeoutMs ?? 3600_000,
       );
       this.tracker.wait(undefined);
+      this.pendingApproval(false);
       this.throwIfAborted();
       if (!got) throw new Error('nobody approved the operation in time');
       this.tracker.note(`approved by ${this.approval!.by}`);
     });
+  }
+
+  /** Emits the operation's metrics through the worker's Temporal runtime (Prometheus). */
+  private emitMetrics(): void {
+    const report = this.tracker.report();
+    const attrs = { operation: report.operation, app: report.app };
+    metricMeter
+      // The exporter adds `_total` to counters: this is pivot_operations_total.
+      .createCounter('pivot_operations', '1', 'operations ended, by operation, application and outcome')
+      .add(1, { ...attrs, outcome: report.outcome });
+    if (report.rtoMs !== undefined) {
+      metricMeter
+        .createHistogram(
+          'pivot_operation_duration_seconds',
+          'float',
+          's',
+          'trigger to verified (RTO), or to the end',
+        )
+        .record(report.rtoMs / 1000, { ...attrs, outcome: report.outcome });
+    }
+    const steps = metricMeter.createHistogram(
+      'pivot_step_duration_seconds',
+      'float',
+      's',
+      'duration of each step',
+    );
+    for (const step of report.steps) {
+      if (step.durationMs !== undefined)
+        steps.record(step.durationMs / 1000, { ...attrs, step: step.id, state: step.state });
+    }
+  }
+
+  /** 1 while the operation waits for an approval, else 0 (a gauge per application). */
+  private pendingApproval(waiting: boolean): void {
+    metricMeter
+      .createGauge('pivot_pending_approvals', 'int', '1', 'operations waiting for an approval')
+      .set(waiting ? 1 : 0, { operation: this.options.operation, app: this.app });
   }
 
   /** Runs the operation's body and turns its outcome into the report. */
@@ -407,6 +447,7 @@ export class OperationRun {
         );
       }
     } finally {
+      this.emitMetrics();
       if (this.locked) {
         await CancellationScope.nonCancellable(() =>
           this.control.endOperation(this.app, this.operationId, this.tracker.report().outcome),

@@ -351,4 +351,43 @@ describe('operations through the API', () => {
       ]),
     );
   });
+
+  it("exposes the control worker's metrics: the operations' own (outcome, RTO, steps) and the Temporal SDK's", async () => {
+    const s = await status();
+    const res = await fetch(s.workerMetricsUrl);
+    expect(res.status).toBe(200);
+    const families = parsePrometheusTextFormat(await res.text()) as Array<{
+      name: string;
+      metrics: Array<{ labels?: Record<string, string> }>;
+    }>;
+    const names = families.map((f) => f.name);
+    const operations = families.find((f) => f.name.endsWith('pivot_operations_total'));
+    expect(operations?.metrics).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          labels: expect.objectContaining({
+            operation: 'switchover',
+            app: 'orders',
+            outcome: 'succeeded',
+          }) as object,
+        }),
+      ]),
+    );
+    expect(names.some((n) => n.includes('pivot_operation_duration_seconds'))).toBe(true);
+    expect(names.some((n) => n.includes('pivot_step_duration_seconds'))).toBe(true);
+    expect(names.some((n) => n.startsWith('temporal_'))).toBe(true);
+  });
+
+  it('limits each token to its requests a minute, and only that token', async () => {
+    // The approver token is not used elsewhere in this suite's minute.
+    const statuses = await Promise.all(
+      Array.from({ length: 620 }, () =>
+        call('GET', '/v1/operations/no-such-app', { token: tokens.approver! }),
+      ),
+    );
+    const limited = statuses.filter((r) => r.status === 429);
+    expect(limited.length).toBeGreaterThanOrEqual(620 - 600);
+    expect(limited[0]?.body['error']).toBe('rate-limited');
+    expect((await call('GET', '/v1/operations/no-such-app', { token: tokens.viewer! })).status).toBe(404);
+  });
 });
