@@ -6,6 +6,7 @@
  * plan starts nothing) and talk to Temporal directly, through api/operations.ts (the same code the
  * API runs).
  */
+import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import {
   APP_OPERATIONS,
@@ -108,38 +109,15 @@ export function registerOperationCommands(program: Command): void {
     .option('--config <file>', 'Pivot configuration (default: $PIVOT_CONFIG, then the lab)')
     .option('--json', 'print the report as JSON')
     .action((target: string, opts: DecisionOptions) =>
-      runCommand(async () => {
-        const config = loadConfig(findConfig(opts.config).file);
-        const { client, close } = await connectClient(config);
-        try {
-          const id = opts.site ? siteOperationWorkflowId(target) : workflowIdOf(target);
-          try {
-            await readReport(client, id);
-          } catch (err) {
-            if (err instanceof NoSuchOperationError) {
-              throw new SelectionError(
-                `no operation of ${target} is on record`,
-                `start one, e.g. \`pivot switchover ${target}\``,
-              );
-            }
-            throw err;
-          }
-          const handle = client.workflow.getHandle(id);
-          const report = opts.site
-            ? await follow<SiteOperationReport>(handle, undefined, (r) =>
-                r.outcome === 'waiting-approval'
-                  ? `waiting for approval: pivot approve --site ${target}`
-                  : undefined,
-              )
-            : await follow<OperationReport>(handle, undefined, (r) =>
-                r.waiting ? r.waiting.detail : undefined,
-              );
+      runCommand(() =>
+        withClient(opts.config, async (client) => {
+          const id = targetWorkflowId(target, opts.site);
+          await lastReport(client, id, target); // says clearly when there is nothing to watch
+          const report = await follow(client.workflow.getHandle(id), undefined);
           print(report, opts.json);
           return report.outcome === 'succeeded' ? EXIT.ok : EXIT.failed;
-        } finally {
-          await close();
-        }
-      }),
+        }),
+      ),
     );
 
   program
@@ -149,30 +127,49 @@ export function registerOperationCommands(program: Command): void {
     .option('--config <file>', 'Pivot configuration (default: $PIVOT_CONFIG, then the lab)')
     .option('--json', 'print the report as JSON')
     .action((target: string, opts: DecisionOptions) =>
-      runCommand(async () => {
-        const config = loadConfig(findConfig(opts.config).file);
-        const { client, close } = await connectClient(config);
-        try {
-          const id = opts.site ? siteOperationWorkflowId(target) : workflowIdOf(target);
-          let report;
-          try {
-            ({ report } = await readReport(client, id));
-          } catch (err) {
-            if (err instanceof NoSuchOperationError) {
-              throw new SelectionError(
-                `no operation of ${target} is on record`,
-                `start one, e.g. \`pivot switchover ${target}\``,
-              );
-            }
-            throw err;
-          }
-          print(report, opts.json);
+      runCommand(() =>
+        withClient(opts.config, async (client) => {
+          print(await lastReport(client, targetWorkflowId(target, opts.site), target), opts.json);
           return EXIT.ok;
-        } finally {
-          await close();
-        }
-      }),
+        }),
+      ),
     );
+}
+
+/** Runs `body` with a Temporal client from the configuration, and closes it. */
+async function withClient<T>(
+  configFile: string | undefined,
+  body: (client: Client) => Promise<T>,
+): Promise<T> {
+  const { client, close } = await connectClient(loadConfig(findConfig(configFile).file));
+  try {
+    return await body(client);
+  } finally {
+    await close();
+  }
+}
+
+/** The workflow id an operator names on the command line (`--site`: the argument is a site). */
+function targetWorkflowId(target: string, site?: boolean): string {
+  return site ? siteOperationWorkflowId(target) : workflowIdOf(target);
+}
+
+async function lastReport(
+  client: Client,
+  workflowId: string,
+  target: string,
+): Promise<OperationReport | SiteOperationReport> {
+  try {
+    return (await readReport(client, workflowId)).report;
+  } catch (err) {
+    if (err instanceof NoSuchOperationError) {
+      throw new SelectionError(
+        `no operation of ${target} is on record`,
+        `start one, e.g. \`pivot switchover ${target}\``,
+      );
+    }
+    throw err;
+  }
 }
 
 interface DecisionOptions {
@@ -190,34 +187,32 @@ function print(report: OperationReport | SiteOperationReport, json?: boolean): v
 }
 
 async function decideFromCli(action: DecisionAction, target: string, opts: DecisionOptions): Promise<number> {
-  const config = loadConfig(findConfig(opts.config).file);
-  const { client, close } = await connectClient(config);
-  const workflowId = opts.site ? siteOperationWorkflowId(target) : workflowIdOf(target);
+  const workflowId = targetWorkflowId(target, opts.site);
   const request: DecisionRequest = {
     by: whoAmI(opts.by),
     ...(opts.reason ? { reason: opts.reason } : {}),
     ...(opts.step ? { step: opts.step } : {}),
   };
-  try {
-    const report = await decide(client, workflowId, action, request);
-    if (opts.json) printJson(report);
-    else process.stderr.write(`${action} accepted by ${workflowId} (${request.by})\n`);
-    return EXIT.ok;
-  } catch (err) {
-    if (err instanceof NoSuchOperationError) {
-      throw new SelectionError(
-        `no running operation of ${target}`,
-        `\`pivot status ${target}\` shows the last one`,
-      );
+  return withClient(opts.config, async (client) => {
+    try {
+      const report = await decide(client, workflowId, action, request);
+      if (opts.json) printJson(report);
+      else process.stderr.write(`${action} accepted by ${workflowId} (${request.by})\n`);
+      return EXIT.ok;
+    } catch (err) {
+      if (err instanceof NoSuchOperationError) {
+        throw new SelectionError(
+          `no running operation of ${target}`,
+          `\`pivot status ${target}\` shows the last one`,
+        );
+      }
+      if (err instanceof DecisionRefusedError) {
+        process.stderr.write(`error: ${err.message}\n`);
+        return EXIT.failed;
+      }
+      throw err;
     }
-    if (err instanceof DecisionRefusedError) {
-      process.stderr.write(`error: ${err.message}\n`);
-      return EXIT.failed;
-    }
-    throw err;
-  } finally {
-    await close();
-  }
+  });
 }
 
 export async function runOperation(
@@ -254,18 +249,7 @@ export async function runOperation(
     if (!opts.wait) return EXIT.ok;
     const reports: Array<OperationReport | SiteOperationReport> = [];
     for (const s of started) {
-      const handle = client.workflow.getHandle(s.workflowId, s.runId);
-      reports.push(
-        s.site
-          ? await follow<SiteOperationReport>(handle, opts.autoApprove, (r) =>
-              r.outcome === 'waiting-approval'
-                ? `waiting for approval: pivot approve --site ${s.site}`
-                : undefined,
-            )
-          : await follow<OperationReport>(handle, opts.autoApprove, (r) =>
-              r.waiting ? r.waiting.detail : undefined,
-            ),
-      );
+      reports.push(await follow(client.workflow.getHandle(s.workflowId, s.runId), opts.autoApprove));
     }
     if (opts.json) printJson(reports.length === 1 ? reports[0] : reports);
     else for (const r of reports) print(r, false);
@@ -287,11 +271,11 @@ interface Followable {
  * Follows an operation: step changes and waits on stderr as they happen; returns the final report,
  * or the report of an operation that needs attention (it stays open, waiting for a decision).
  */
-async function follow<T extends OperationReport | SiteOperationReport>(
+async function follow(
   handle: Followable,
   autoApprove: string | undefined,
-  waitingFor: (r: T) => string | undefined,
-): Promise<T> {
+): Promise<OperationReport | SiteOperationReport> {
+  type T = OperationReport | SiteOperationReport;
   const seen = new Map<string, string>();
   let lastWaiting: string | undefined;
   const showChanges = (report: T): void => {
@@ -327,7 +311,12 @@ async function follow<T extends OperationReport | SiteOperationReport>(
       continue;
     }
     showChanges(report);
-    const waiting = waitingFor(report);
+    const waiting =
+      'steps' in report
+        ? report.waiting?.detail
+        : report.outcome === 'waiting-approval'
+          ? `waiting for approval: pivot approve --site ${report.from}`
+          : undefined;
     if (waiting && waiting !== lastWaiting) process.stderr.write(`  WAITING: ${waiting}\n`);
     lastWaiting = waiting;
     const approvalWanted =
