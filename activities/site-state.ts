@@ -2,8 +2,8 @@
  * The active site and epoch written into each site (a ConfigMap per application namespace), so a
  * site can tell on its own, even cut off from the witness, whether it is the active one.
  */
-import { FIELD_MANAGER, type SiteApi } from '../common/k8s.ts';
-import * as k8s from '@kubernetes/client-node';
+import { serverSideApply, type SiteApi } from '../common/k8s.ts';
+import type * as k8s from '@kubernetes/client-node';
 
 export const SITE_STATE_CONFIGMAP = 'pivot-active-site';
 
@@ -16,29 +16,22 @@ export function createSiteStateActivities(api: SiteApi) {
       epoch: number,
     ): Promise<void> {
       for (const namespace of namespaces) {
-        await api.objects.patch(
-          {
-            apiVersion: 'v1',
-            kind: 'ConfigMap',
-            metadata: {
-              name: SITE_STATE_CONFIGMAP,
-              namespace,
-              labels: { 'app.kubernetes.io/managed-by': 'pivot' },
-            },
-            data: {
-              app,
-              activeSite,
-              epoch: String(epoch),
-              thisSite: api.site,
-              fenced: String(activeSite !== api.site),
-            },
-          } as k8s.KubernetesObject,
-          undefined,
-          undefined,
-          FIELD_MANAGER,
-          true,
-          k8s.PatchStrategy.ServerSideApply,
-        );
+        await serverSideApply(api, {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: {
+            name: SITE_STATE_CONFIGMAP,
+            namespace,
+            labels: { 'app.kubernetes.io/managed-by': 'pivot' },
+          },
+          data: {
+            app,
+            activeSite,
+            epoch: String(epoch),
+            thisSite: api.site,
+            fenced: String(activeSite !== api.site),
+          },
+        } as k8s.KubernetesObject);
       }
     },
   };

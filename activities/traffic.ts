@@ -6,8 +6,8 @@
  * site's addresses; DNSEndpoint targets (external-dns) get the serving site's record targets.
  * Each is written whole, so a re-run converges.
  */
-import * as k8s from '@kubernetes/client-node';
-import { CRD, FIELD_MANAGER, mergePatch, type SiteApi } from '../common/k8s.ts';
+import type * as k8s from '@kubernetes/client-node';
+import { CRD, mergePatch, serverSideApply, type SiteApi } from '../common/k8s.ts';
 import type { TrafficTarget } from '../runbook/types.ts';
 import type { Witness } from '../witness/witness.ts';
 import { FAILURE, failure } from './failures.ts';
@@ -64,53 +64,39 @@ export function createTrafficActivities(api: SiteApi, witness: Witness) {
         } else if (t.kind === 'EndpointSlice') {
           const addresses = t.addresses[servingSite] ?? [];
           if (addresses.length === 0) throw noAddresses(api.site, t, namespace, servingSite);
-          await api.objects.patch(
-            {
-              apiVersion: 'discovery.k8s.io/v1',
-              kind: 'EndpointSlice',
-              metadata: {
-                name: endpointSliceName(t.name),
-                namespace,
-                labels: {
-                  'kubernetes.io/service-name': t.name,
-                  'endpointslice.kubernetes.io/managed-by': 'pivot.dev',
-                  'pivot.dev/serving-site': servingSite,
-                },
+          await serverSideApply(api, {
+            apiVersion: 'discovery.k8s.io/v1',
+            kind: 'EndpointSlice',
+            metadata: {
+              name: endpointSliceName(t.name),
+              namespace,
+              labels: {
+                'kubernetes.io/service-name': t.name,
+                'endpointslice.kubernetes.io/managed-by': 'pivot.dev',
+                'pivot.dev/serving-site': servingSite,
               },
-              addressType: addresses.every((a) => a.includes(':')) ? 'IPv6' : 'IPv4',
-              endpoints: addresses.map((a) => ({ addresses: [a], conditions: { ready: true } })),
-              ports: [{ name: '', port: t.port, protocol: 'TCP' }],
-            } as k8s.KubernetesObject,
-            undefined,
-            undefined,
-            FIELD_MANAGER,
-            true,
-            k8s.PatchStrategy.ServerSideApply,
-          );
+            },
+            addressType: addresses.every((a) => a.includes(':')) ? 'IPv6' : 'IPv4',
+            endpoints: addresses.map((a) => ({ addresses: [a], conditions: { ready: true } })),
+            ports: [{ name: '', port: t.port, protocol: 'TCP' }],
+          } as k8s.KubernetesObject);
         } else {
           const targetsHere = t.targets[servingSite] ?? [];
           if (targetsHere.length === 0) throw noAddresses(api.site, t, namespace, servingSite);
-          await api.objects.patch(
-            {
-              apiVersion: `${CRD.dnsEndpoint.group}/${CRD.dnsEndpoint.version}`,
-              kind: 'DNSEndpoint',
-              metadata: {
-                name: t.name,
-                namespace,
-                labels: { 'app.kubernetes.io/managed-by': 'pivot', 'pivot.dev/serving-site': servingSite },
-              },
-              spec: {
-                endpoints: [
-                  { dnsName: t.dnsName, recordType: t.recordType, targets: targetsHere, recordTTL: 30 },
-                ],
-              },
-            } as k8s.KubernetesObject,
-            undefined,
-            undefined,
-            FIELD_MANAGER,
-            true,
-            k8s.PatchStrategy.ServerSideApply,
-          );
+          await serverSideApply(api, {
+            apiVersion: `${CRD.dnsEndpoint.group}/${CRD.dnsEndpoint.version}`,
+            kind: 'DNSEndpoint',
+            metadata: {
+              name: t.name,
+              namespace,
+              labels: { 'app.kubernetes.io/managed-by': 'pivot', 'pivot.dev/serving-site': servingSite },
+            },
+            spec: {
+              endpoints: [
+                { dnsName: t.dnsName, recordType: t.recordType, targets: targetsHere, recordTTL: 30 },
+              ],
+            },
+          } as k8s.KubernetesObject);
         }
       }
     },

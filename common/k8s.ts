@@ -43,6 +43,18 @@ export const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy
 /** The field manager of every server-side apply Pivot and its lab make. */
 export const FIELD_MANAGER = 'pivot';
 
+/** Server-side apply of a whole object as Pivot's field manager (forcing conflicts): converges on re-run. */
+export async function serverSideApply(api: SiteApi, object: k8s.KubernetesObject): Promise<void> {
+  await api.objects.patch(
+    object,
+    undefined,
+    undefined,
+    FIELD_MANAGER,
+    true,
+    k8s.PatchStrategy.ServerSideApply,
+  );
+}
+
 export interface CrdRef {
   readonly group: string;
   readonly version: string;

@@ -7,7 +7,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CRD, FIELD_MANAGER, type SiteApi } from '../common/k8s.ts';
+import { CRD, serverSideApply, type SiteApi } from '../common/k8s.ts';
 import { waitUntil } from '../common/wait.ts';
 import { REPO_ROOT } from './layout.ts';
 
@@ -37,16 +37,7 @@ export function loadManifests(file: string): k8s.KubernetesObject[] {
 }
 
 export async function apply(api: SiteApi, objects: k8s.KubernetesObject[]): Promise<void> {
-  for (const obj of objects) {
-    await api.objects.patch(
-      obj,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      true,
-      k8s.PatchStrategy.ServerSideApply,
-    );
-  }
+  for (const obj of objects) await serverSideApply(api, obj);
 }
 
 export async function installCrds(api: SiteApi): Promise<void> {
