@@ -60,7 +60,8 @@ export interface StepProgress {
   error?: string;
 }
 
-export interface OperationReport {
+/** What an operation is, who asked and why: fixed when it starts. */
+export interface OperationHeader {
   app: string;
   operation: string;
   from: string;
@@ -69,6 +70,9 @@ export interface OperationReport {
   reason: string;
   /** planned (no data loss) or unplanned (forced, loss reported). */
   mode: 'planned' | 'unplanned';
+}
+
+export interface OperationReport extends OperationHeader {
   outcome: Outcome;
   waiting?: Waiting;
   decisions: Decision[];
@@ -100,16 +104,6 @@ export function describeError(err: unknown): string {
     e = (e as { cause?: unknown }).cause;
   }
   return [...new Set(parts.filter(Boolean))].join(': ') || String(err);
-}
-
-export interface OperationHeader {
-  app: string;
-  operation: string;
-  from: string;
-  to: string;
-  requestedBy: string;
-  reason: string;
-  mode: 'planned' | 'unplanned';
 }
 
 export class OperationTracker {
