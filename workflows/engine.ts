@@ -280,16 +280,26 @@ export class OperationRun {
     this.tracker.pointOfNoReturnPassed = true;
   }
 
-  /** Takes the witness lock and returns the fencing context the operation starts from. */
-  async begin(): Promise<{ ctx: StepContext; activeSite?: string; fencedSites: string[] }> {
+  /**
+   * Takes the witness lock and returns the fencing context the operation starts from, after
+   * checking the witness agrees: `active` is the active site (or none is recorded yet), and
+   * `unfenced` (the site the application moves to) is not fenced by an earlier failover.
+   */
+  async begin(expect: { active: string; unfenced?: string }): Promise<{ ctx: StepContext }> {
     const witness = await this.control.beginOperation(this.app, this.operationId);
     this.locked = true;
     this.tracker.epochBefore = witness.epoch;
-    return {
-      ctx: { app: this.app, operationId: this.operationId, epoch: witness.epoch },
-      ...(witness.activeSite ? { activeSite: witness.activeSite } : {}),
-      fencedSites: witness.fencedSites,
-    };
+    if (witness.activeSite && witness.activeSite !== expect.active) {
+      throw new Error(
+        `the witness records ${witness.activeSite} as the active site of ${this.app}, not ${expect.active}`,
+      );
+    }
+    if (expect.unfenced && witness.fencedSites.includes(expect.unfenced)) {
+      throw new Error(
+        `${expect.unfenced} is fenced since an unplanned failover: reprotect it before ${this.app} can be active there`,
+      );
+    }
+    return { ctx: { app: this.app, operationId: this.operationId, epoch: witness.epoch } };
   }
 
   /**

@@ -46,17 +46,7 @@ export async function failover(input: OperationInput): Promise<OperationReport> 
 
   return run.execute(async () => {
     const pre = await run.step('preflight', async () => {
-      const witness = await run.begin();
-      if (witness.activeSite && witness.activeSite !== from) {
-        throw new Error(
-          `the witness records ${witness.activeSite} as the active site of ${run.app}, not ${from}`,
-        );
-      }
-      if (witness.fencedSites.includes(to)) {
-        throw new Error(
-          `${to} is fenced since an earlier failover: it cannot take over until it is reprotected`,
-        );
-      }
+      const witness = await run.begin({ active: from, unfenced: to });
       if (!input.fence || input.fence.cidrs.length === 0) {
         throw new Error(`no client networks are configured for ${from}: it cannot be fenced at the storage`);
       }

@@ -45,12 +45,7 @@ export async function reprotect(input: OperationInput): Promise<OperationReport>
 
   return run.execute(async () => {
     const { ctx, volumes } = await run.step('preflight', async () => {
-      const witness = await run.begin();
-      if (witness.activeSite && witness.activeSite !== from) {
-        throw new Error(
-          `the witness records ${witness.activeSite} as the active site of ${run.app}, not ${from}`,
-        );
-      }
+      const witness = await run.begin({ active: from });
       await Promise.all([
         siteActivities(from, 'bestEffort').probeSite(),
         siteActivities(to, 'bestEffort').probeSite(),

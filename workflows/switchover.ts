@@ -64,17 +64,7 @@ async function plannedMove(
 
   return run.execute(async () => {
     const { ctx, volumes } = await run.step('preflight', async () => {
-      const witness = await run.begin();
-      if (witness.activeSite && witness.activeSite !== from) {
-        throw new Error(
-          `the witness records ${witness.activeSite} as the active site of ${run.app}, not ${from}`,
-        );
-      }
-      if (witness.fencedSites.includes(to)) {
-        throw new Error(
-          `${to} is fenced since an unplanned failover: run a reprotect before moving ${run.app} there`,
-        );
-      }
+      const witness = await run.begin({ active: from, unfenced: to });
       await Promise.all([probe(from), probe(to)]);
       const volumes: VolumeSpec[] = await src.describeVolumes(runbook);
       await control.recordProtection(run.app, {

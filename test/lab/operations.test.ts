@@ -360,6 +360,12 @@ describe('unplanned failover, reprotect, failback', () => {
     for (const v of await ordersVolumes()) expect(v.copies.find((c) => c.site === 'dc-a')?.fenced).toBe(true);
     await expectNoSplitBrain();
 
+    // dc-a may not take orders back before it is reprotected: the switchover refuses at preflight.
+    const early = await run('switchover', 'dc-b', 'dc-a');
+    expect(early).toMatchObject({ outcome: 'refused', pointOfNoReturnPassed: false });
+    expect(early.error).toContain('dc-a is fenced since an unplanned failover: reprotect it');
+    expect(await pivot.witness.state('orders')).toMatchObject({ activeSite: 'dc-b', fencedSites: ['dc-a'] });
+
     // Reprotect: dc-a resynced from dc-b, its fences lifted; dc-b keeps serving.
     const reprotect = await run('reprotect', 'dc-b', 'dc-a');
     expect(reprotect.outcome).toBe('succeeded');
