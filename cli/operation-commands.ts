@@ -100,40 +100,38 @@ export function registerOperationCommands(program: Command): void {
     .requiredOption('--reason <text>', 'why it is safe to go on (recorded)')
     .action((target: string, opts: DecisionOptions) => runCommand(() => decideFromCli('skip', target, opts)));
 
-  program
-    .command('watch <app>')
-    .description(
-      "follow an operation's steps as they happen, then print its report (exit 0 only if it succeeded)",
-    )
-    .option('--site', 'the argument names a site: the site operation')
-    .option('--config <file>', 'Pivot configuration (default: $PIVOT_CONFIG, then the lab)')
-    .option('--json', 'print the report as JSON')
-    .action((target: string, opts: DecisionOptions) =>
-      runCommand(() =>
-        withClient(opts.config, async (client) => {
-          const id = targetWorkflowId(target, opts.site);
-          await lastReport(client, id, target); // says clearly when there is nothing to watch
-          const report = await follow(client.workflow.getHandle(id), undefined);
-          print(report, opts.json);
-          return report.outcome === 'succeeded' ? EXIT.ok : EXIT.failed;
-        }),
-      ),
-    );
+  const reading = (name: string, description: string) =>
+    program
+      .command(`${name} <app>`)
+      .description(description)
+      .option('--site', 'the argument names a site: the site operation')
+      .option('--config <file>', 'Pivot configuration (default: $PIVOT_CONFIG, then the lab)')
+      .option('--json', 'print the report as JSON');
 
-  program
-    .command('status <app>')
-    .description("an operation's progress, or the report of the last one")
-    .option('--site', 'the argument names a site: the site operation')
-    .option('--config <file>', 'Pivot configuration (default: $PIVOT_CONFIG, then the lab)')
-    .option('--json', 'print the report as JSON')
-    .action((target: string, opts: DecisionOptions) =>
+  reading(
+    'watch',
+    "follow an operation's steps as they happen, then print its report (exit 0 only if it succeeded)",
+  ).action((target: string, opts: DecisionOptions) =>
+    runCommand(() =>
+      withClient(opts.config, async (client) => {
+        const id = targetWorkflowId(target, opts.site);
+        await lastReport(client, id, target); // says clearly when there is nothing to watch
+        const report = await follow(client.workflow.getHandle(id), undefined);
+        print(report, opts.json);
+        return report.outcome === 'succeeded' ? EXIT.ok : EXIT.failed;
+      }),
+    ),
+  );
+
+  reading('status', "an operation's progress, or the report of the last one").action(
+    (target: string, opts: DecisionOptions) =>
       runCommand(() =>
         withClient(opts.config, async (client) => {
           print(await lastReport(client, targetWorkflowId(target, opts.site), target), opts.json);
           return EXIT.ok;
         }),
       ),
-    );
+  );
 }
 
 /** Runs `body` with a Temporal client from the configuration, and closes it. */
