@@ -9,7 +9,7 @@ import { heartbeat } from '@temporalio/activity';
 import type * as k8s from '@kubernetes/client-node';
 import { isNotFound, mergePatch, type SiteApi } from '../common/k8s.ts';
 import { sleep } from '../common/wait.ts';
-import { observeSite } from '../planner/live-state.ts';
+import { observeSite, type SiteSnapshot } from '../planner/live-state.ts';
 import { resolveVolumes } from '../planner/resolve.ts';
 import type { Runbook } from '../runbook/types.ts';
 import type { Witness } from '../witness/witness.ts';
@@ -20,6 +20,34 @@ import type { StepContext, VolumeSpec } from './types.ts';
 /** The PV Pivot creates on a target for a claim's replica. */
 export function replicaPvName(v: { namespace: string; claim: string }): string {
   return `pivot-${v.namespace}-${v.claim}`.slice(0, 253);
+}
+
+/** The runbook's replicated volumes in a snapshot of `site`, as a target needs them to bind replicas. */
+export function volumeSpecs(runbook: Runbook, snapshot: SiteSnapshot, site: string): VolumeSpec[] {
+  const volumes = resolveVolumes(runbook, { takenAt: Date.now(), sites: { [site]: snapshot } }, site);
+  return volumes.map((v) => {
+    if (!v.pv?.volumeHandle || !v.pv.driver) {
+      throw failure(
+        FAILURE.precondition,
+        site,
+        `PersistentVolumeClaim ${v.namespace}/${v.claim}`,
+        'the claim is not bound to a CSI volume',
+        'bind the claim, or remove it from the runbook',
+      );
+    }
+    const claim = snapshot.claims.find((c) => c.namespace === v.namespace && c.name === v.claim);
+    return {
+      namespace: v.namespace,
+      claim: v.claim,
+      labels: claim?.labels ?? {},
+      volumeHandle: v.pv.volumeHandle,
+      driver: v.pv.driver,
+      accessModes: v.accessModes,
+      storage: v.requestedStorage ?? '1Gi',
+      storageClassName: v.storageClassName ?? '',
+      volumeMode: 'Filesystem',
+    };
+  });
 }
 
 export function createClaimActivities(api: SiteApi, witness: Witness, pollMs = 500) {
@@ -36,34 +64,7 @@ export function createClaimActivities(api: SiteApi, witness: Witness, pollMs = 5
           'check the site',
         );
       }
-      const volumes = resolveVolumes(
-        runbook,
-        { takenAt: Date.now(), sites: { [api.site]: snapshot } },
-        api.site,
-      );
-      return volumes.map((v) => {
-        if (!v.pv?.volumeHandle || !v.pv.driver) {
-          throw failure(
-            FAILURE.precondition,
-            api.site,
-            `PersistentVolumeClaim ${v.namespace}/${v.claim}`,
-            'the claim is not bound to a CSI volume',
-            'bind the claim, or remove it from the runbook',
-          );
-        }
-        const claim = snapshot.claims.find((c) => c.namespace === v.namespace && c.name === v.claim);
-        return {
-          namespace: v.namespace,
-          claim: v.claim,
-          labels: claim?.labels ?? {},
-          volumeHandle: v.pv.volumeHandle,
-          driver: v.pv.driver,
-          accessModes: v.accessModes,
-          storage: v.requestedStorage ?? '1Gi',
-          storageClassName: v.storageClassName ?? '',
-          volumeMode: 'Filesystem',
-        };
-      });
+      return volumeSpecs(runbook, snapshot, api.site);
     },
 
     /** Ensures each replica is bound to its claim on this (the target) site. */

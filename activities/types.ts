@@ -1,4 +1,5 @@
 /** What the failover workflows pass to activities (plain, serialisable data). */
+import type { Runbook } from '../runbook/types.ts';
 
 /** Carried by every mutating step: the application, the operation, and the epoch it holds. */
 export interface StepContext {
@@ -30,6 +31,17 @@ export interface VolumeSpec {
 export interface ClaimRef {
   namespace: string;
   name: string;
+}
+
+/** The runbook's workloads, each in its namespace (the runbook's first one by default). */
+export function workloadRefs(runbook: Runbook): WorkloadRef[] {
+  const namespace = runbook.spec.namespaces[0] ?? 'default';
+  return runbook.spec.workloads.map((w) => ({
+    kind: w.kind,
+    namespace: w.namespace ?? namespace,
+    name: w.name,
+    startOrder: w.startOrder,
+  }));
 }
 
 /** The key under which a workload's recorded replica count travels between steps. */

@@ -18,10 +18,10 @@ import { observeSite } from '../planner/live-state.ts';
 import { resolveVolumes } from '../planner/resolve.ts';
 import type { Runbook } from '../runbook/types.ts';
 import type { Witness } from '../witness/witness.ts';
-import { createClaimActivities } from '../activities/claims.ts';
+import { volumeSpecs } from '../activities/claims.ts';
 import { createSiteStateActivities } from '../activities/site-state.ts';
 import { createWorkloadActivities } from '../activities/workloads.ts';
-import { workloadKey, type WorkloadRef } from '../activities/types.ts';
+import { workloadKey, workloadRefs, type WorkloadRef } from '../activities/types.ts';
 
 export interface GuardAction {
   app: string;
@@ -32,13 +32,18 @@ export interface GuardAction {
 export class SiteGuard {
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
+  private readonly workloads: ReturnType<typeof createWorkloadActivities>;
+  private readonly siteState: ReturnType<typeof createSiteStateActivities>;
 
   constructor(
     private readonly api: SiteApi,
     private readonly witness: Witness,
     private readonly runbooks: () => Runbook[],
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.workloads = createWorkloadActivities(api, witness);
+    this.siteState = createSiteStateActivities(api);
+  }
 
   start(periodMs: number): void {
     const tick = () => {
@@ -72,27 +77,14 @@ export class SiteGuard {
     const app = runbook.metadata.name;
     if (await this.witness.lockHolder(app)) return { app, action: 'none', detail: 'an operation runs' };
     const state = await this.witness.state(app);
-    const namespace = runbook.spec.namespaces[0] ?? 'default';
-    const workloads: WorkloadRef[] = runbook.spec.workloads.map((w) => ({
-      kind: w.kind,
-      namespace: w.namespace ?? namespace,
-      name: w.name,
-      startOrder: w.startOrder,
-    }));
-    const ctx = { app, operationId: `site-guard-${site}`, epoch: state.epoch };
-    const workloadActs = createWorkloadActivities(this.api, this.witness);
+    const workloads = workloadRefs(runbook);
     const fenced = state.fencedSites.includes(site);
     if (fenced || (state.activeSite !== undefined && state.activeSite !== site)) {
-      const counts = await workloadActs.currentReplicas(workloads);
+      await this.siteState.recordSiteState(app, runbook.spec.namespaces, state.activeSite ?? '', state.epoch);
       const running = await this.runningWorkloads(workloads);
-      await createSiteStateActivities(this.api).recordSiteState(
-        app,
-        runbook.spec.namespaces,
-        state.activeSite ?? '',
-        state.epoch,
-      );
       if (running.length === 0) return { app, action: 'none' };
-      await workloadActs.scaleDownWorkloads(ctx, workloads);
+      const ctx = { app, operationId: `site-guard-${site}`, epoch: state.epoch };
+      const counts = await this.workloads.scaleDownWorkloads(ctx, workloads);
       this.log.warn(
         { app, site, activeSite: state.activeSite, fenced, epoch: state.epoch, workloads: running, counts },
         'kept a workload down on a site that is not active',
@@ -104,12 +96,14 @@ export class SiteGuard {
     if (!snapshot.reachable) return { app, action: 'none', detail: 'site not observable' };
     const volumes = resolveVolumes(runbook, { takenAt: Date.now(), sites: { [site]: snapshot } }, site);
     const primaryHere = volumes.length > 0 && volumes.every((v) => v.replication[site]?.state === 'Primary');
-    if (state.activeSite === undefined && !primaryHere) return { app, action: 'none' };
     if (!primaryHere) return { app, action: 'none', detail: 'volumes not primary here' };
-    const specs = await createClaimActivities(this.api, this.witness).describeVolumes(runbook);
-    const replicas = await workloadActs.currentReplicas(workloads);
+    const replicas = await this.workloads.currentReplicas(workloads);
     if (Object.values(replicas).every((n) => n === 0)) return { app, action: 'none', detail: 'stopped' };
-    await this.witness.recordProtection(app, { site, volumes: specs, replicas });
+    await this.witness.recordProtection(app, {
+      site,
+      volumes: volumeSpecs(runbook, snapshot, site),
+      replicas,
+    });
     return { app, action: 'recorded' };
   }
 

@@ -21,7 +21,7 @@ import {
 } from '@temporalio/workflow';
 import type { ControlActivities, SiteActivities } from '../activities/index.ts';
 import { NON_RETRYABLE } from '../activities/failures.ts';
-import type { StepContext, WorkloadRef } from '../activities/types.ts';
+import type { StepContext } from '../activities/types.ts';
 import type { FenceInput } from '../config/fence.ts';
 import { CONTROL_TASK_QUEUE, siteTaskQueue } from '../common/task-queues.ts';
 import { APPROVAL_DEFAULTS } from '../runbook/defaults.ts';
@@ -100,16 +100,6 @@ export function controlActivities() {
 /** The approval policy of an operation for this runbook (DESIGN.md: failover needs one by default). */
 export function approvalRequired(runbook: Runbook, operation: Operation): boolean {
   return (runbook.spec.approval[operation] ?? APPROVAL_DEFAULTS[operation]) === 'required';
-}
-
-export function workloadRefs(runbook: Runbook): WorkloadRef[] {
-  const namespace = runbook.spec.namespaces[0] ?? 'default';
-  return runbook.spec.workloads.map((w) => ({
-    kind: w.kind,
-    namespace: w.namespace ?? namespace,
-    name: w.name,
-    startOrder: w.startOrder,
-  }));
 }
 
 /** An operator aborted the operation (or Temporal cancelled it). */

@@ -8,8 +8,8 @@
  * simulated array. It needs an approval by default.
  */
 import { patched } from '@temporalio/workflow';
-import type { ClaimRef, StepContext, VolumeSpec } from '../activities/types.ts';
-import { approvalRequired, controlActivities, OperationRun, siteActivities, workloadRefs } from './engine.ts';
+import { workloadRefs, type ClaimRef, type StepContext, type VolumeSpec } from '../activities/types.ts';
+import { approvalRequired, controlActivities, OperationRun, siteActivities } from './engine.ts';
 import type { OperationInput } from './engine.ts';
 import type { OperationReport } from './progress.ts';
 import { bringUp, bringUpSteps, hookSteps, measureLoss, PROTECTION_AT_TARGET, runHooks } from './steps.ts';

@@ -6,10 +6,11 @@
  *
  * Here `from` is the active site and `to` the old primary being reprotected.
  */
-import type { ClaimRef, VolumeSpec } from '../activities/types.ts';
-import { approvalRequired, controlActivities, OperationRun, siteActivities, workloadRefs } from './engine.ts';
+import { workloadRefs, type ClaimRef, type VolumeSpec } from '../activities/types.ts';
+import { approvalRequired, controlActivities, OperationRun, siteActivities } from './engine.ts';
 import type { OperationInput } from './engine.ts';
 import type { OperationReport } from './progress.ts';
+import { measureLoss } from './steps.ts';
 
 export async function reprotect(input: OperationInput): Promise<OperationReport> {
   const { runbook, from, to } = input;
@@ -69,7 +70,8 @@ export async function reprotect(input: OperationInput): Promise<OperationReport>
       await oldWait.ensureReplicationState(ctx, claims, 'secondary');
       await oldWait.waitForSyncSince(ctx, claims, new Date(Date.now()).toISOString());
     });
-    await measureResync(run, volumes);
+    // On the lab: after the resync the old primary holds nothing the active site lacks.
+    await measureLoss(run, volumes, to);
     await run.act('unfence', async () => {
       await activeWait.removeNetworkFence(ctx, to);
       const epoch = await control.unfenceSite(run.app, run.operationId, ctx.epoch, to);
@@ -80,17 +82,4 @@ export async function reprotect(input: OperationInput): Promise<OperationReport>
       ]);
     });
   });
-}
-
-/** On the lab: after the resync the old primary holds nothing the active site lacks. */
-async function measureResync(run: OperationRun, volumes: VolumeSpec[]): Promise<void> {
-  try {
-    const loss = await controlActivities().measureDataLoss(
-      volumes.map((v) => v.volumeHandle),
-      run.input.to,
-    );
-    if (loss) run.tracker.measuredLoss = loss;
-  } catch (err) {
-    run.tracker.note(`the resync could not be measured: ${String(err)}`);
-  }
 }

@@ -4,11 +4,11 @@
  * figures for the report. Each returns the work of one plan step; the caller runs it with
  * `run.act(id, ...)` so that it is tracked, and decided on if it fails after the point of no return.
  */
-import type { StepContext, VolumeSpec } from '../activities/types.ts';
+import { workloadRefs, type StepContext, type VolumeSpec } from '../activities/types.ts';
 import { mapStorageClass } from '../planner/resolve.ts';
 import { parseDuration } from '../runbook/duration.ts';
 import type { HookPhase, Runbook } from '../runbook/types.ts';
-import { controlActivities, siteActivities, workloadRefs, type OperationRun } from './engine.ts';
+import { controlActivities, siteActivities, type OperationRun } from './engine.ts';
 
 /**
  * patched() ids: a change to a workflow's commands after histories of it were recorded keeps the
@@ -111,15 +111,22 @@ export async function bringUp(
   });
 }
 
-/** On the lab: counts what the promotion lost, from the simulated array's write sequences. */
-export async function measureLoss(run: OperationRun, volumes: VolumeSpec[]): Promise<void> {
+/**
+ * On the lab: counts, from the simulated array's write sequences, the writes the copies on
+ * `lostSite` hold that the primary lacks (by default the source: what the promotion lost).
+ */
+export async function measureLoss(
+  run: OperationRun,
+  volumes: VolumeSpec[],
+  lostSite: string = run.input.from,
+): Promise<void> {
   try {
     const loss = await controlActivities().measureDataLoss(
       volumes.map((v) => v.volumeHandle),
-      run.input.from,
+      lostSite,
     );
     if (loss) run.tracker.measuredLoss = loss;
   } catch (err) {
-    run.tracker.note(`the data loss could not be measured: ${String(err)}`);
+    run.tracker.note(`the data loss on ${lostSite} could not be measured: ${String(err)}`);
   }
 }

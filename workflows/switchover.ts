@@ -11,8 +11,8 @@
  * own: it needs attention and waits for an operator to retry or skip the failed step.
  */
 import { patched } from '@temporalio/workflow';
-import type { ClaimRef, VolumeSpec } from '../activities/types.ts';
-import { approvalRequired, controlActivities, OperationRun, siteActivities, workloadRefs } from './engine.ts';
+import { workloadRefs, type ClaimRef, type VolumeSpec } from '../activities/types.ts';
+import { approvalRequired, controlActivities, OperationRun, siteActivities } from './engine.ts';
 import type { OperationInput } from './engine.ts';
 import type { OperationReport } from './progress.ts';
 import { bringUp, bringUpSteps, hookSteps, measureLoss, PROTECTION_AT_TARGET, runHooks } from './steps.ts';
