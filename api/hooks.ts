@@ -49,6 +49,7 @@ function authenticate(
   body: Buffer,
   auth: HookAuth,
   now: number,
+  hmacSecret: (file: string) => string,
 ): { method: 'hmac' | 'bearer' | 'basic'; signature?: string } {
   const header = req.get('authorization') ?? '';
   if (auth.bearerSha256) {
@@ -66,7 +67,7 @@ function authenticate(
   }
   const signature = req.get(SIGNATURE_HEADER);
   if (auth.hmac && signature) {
-    const secret = readFileSync(auth.hmac.secretFile, 'utf8').trim();
+    const secret = hmacSecret(auth.hmac.secretFile);
     let signed = body.toString('utf8');
     if (auth.hmac.timestampHeader) {
       const ts = Number(req.get(auth.hmac.timestampHeader));
@@ -145,6 +146,16 @@ export interface HookDeps {
 export function createHookRouter(deps: HookDeps): express.Router {
   const router = express.Router();
   const now = deps.now ?? Date.now;
+  // Read once, not per delivery (a storm is thousands): rotating the secret means restarting the API.
+  const secrets = new Map<string, string>();
+  const hmacSecret = (file: string): string => {
+    let secret = secrets.get(file);
+    if (secret === undefined) {
+      secret = readFileSync(file, 'utf8').trim();
+      secrets.set(file, secret);
+    }
+    return secret;
+  };
   router.post(
     '/hooks/:source',
     express.raw({ type: () => true, limit: HOOK_BODY_LIMIT }),
@@ -160,7 +171,7 @@ export function createHookRouter(deps: HookDeps): express.Router {
     try {
       if (!auth) throw new HookError(404, 'not-found', `no ${sourceName} hook is configured`);
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const who = authenticate(req, body, auth, now());
+      const who = authenticate(req, body, auth, now(), hmacSecret);
       if (!req.is('application/json')) {
         throw new HookError(415, 'unsupported-media-type', 'send the body as application/json');
       }
