@@ -14,7 +14,16 @@ import { RunbookSetError, SelectionError, type Inputs, type Selection } from '..
 import { activeSite, resolveVolumes } from '../planner/resolve.ts';
 import { parseDuration } from '../runbook/duration.ts';
 import type { Witness } from '../witness/witness.ts';
-import { RateLimiter, requirePermission, TokenVerifier, type Principal } from './auth.ts';
+import { Authenticator, createLimits, requirePermission, type Principal } from './auth.ts';
+import {
+  CLI_USER_AGENT,
+  type AppStatus,
+  type AppsResponse,
+  type DecisionResponse,
+  type DryRunResponse,
+  type OperationResponse,
+  type StartedResponse,
+} from './contract.ts';
 import { createHookRouter } from './hooks.ts';
 import type { ApiMetrics } from './metrics.ts';
 import {
@@ -77,12 +86,14 @@ function field<T>(body: unknown, name: string, check: (v: unknown) => v is T, wh
 const isString = (v: unknown): v is string => typeof v === 'string' && v.trim() !== '';
 const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
 const isBoolean = (v: unknown): v is boolean => typeof v === 'boolean';
+const isConcurrency = (v: unknown): v is number =>
+  Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 10;
 
 export function createApp(deps: ApiDeps): express.Express {
   const { config, client, witness, metrics, log } = deps;
-  const verifier = new TokenVerifier(config.api.tokens ?? []);
-  const limiter = new RateLimiter(config.api.rateLimitPerMinute ?? 600);
-  const can = (p: Parameters<typeof requirePermission>[1]) => requirePermission(verifier, p, limiter);
+  const auth = new Authenticator(config.api);
+  const limits = createLimits(config.api);
+  const can = (p: Parameters<typeof requirePermission>[1]) => requirePermission(auth, p, limits);
   const app = express();
   app.disable('x-powered-by');
   app.use((req, res, next) => {
@@ -137,7 +148,7 @@ export function createApp(deps: ApiDeps): express.Express {
     route(async (_req, res) => {
       const inputs = await deps.gather({});
       const apps = await Promise.all(
-        inputs.runbooks.map(async (runbook) => {
+        inputs.runbooks.map(async (runbook): Promise<AppStatus> => {
           const name = runbook.metadata.name;
           const state = await witness.state(name);
           const active = activeSite(runbook, inputs.live);
@@ -167,7 +178,7 @@ export function createApp(deps: ApiDeps): express.Express {
           };
         }),
       );
-      res.json({ apps });
+      res.json({ apps } satisfies AppsResponse);
     }),
   );
 
@@ -190,6 +201,7 @@ export function createApp(deps: ApiDeps): express.Express {
       const site = field(body, 'site', isString, 'a site name');
       const to = field(body, 'to', isString, 'a site name');
       const dryRun = field(body, 'dryRun', isBoolean, 'true or false') ?? false;
+      const concurrency = field(body, 'concurrency', isConcurrency, 'an integer from 1 to 10');
       const principal = principalOf(res);
       const inputs = await deps.gather({ apps, ...(site ? { site } : {}) });
       const request = {
@@ -199,10 +211,11 @@ export function createApp(deps: ApiDeps): express.Express {
         ...(to ? { to } : {}),
         requestedBy: principal.name,
         reason,
-        trigger: 'api',
+        trigger: req.get('user-agent') === CLI_USER_AGENT ? 'cli' : 'api',
+        ...(concurrency ? { concurrency } : {}),
       };
       if (dryRun) {
-        res.json({ dryRun: true, plan: planRequest(request, inputs).plan });
+        res.json({ dryRun: true, plan: planRequest(request, inputs).plan } satisfies DryRunResponse);
         return;
       }
       const { plan, started } = await startOperations(client, request, inputs);
@@ -210,7 +223,7 @@ export function createApp(deps: ApiDeps): express.Express {
         throw new HttpError(409, 'refused', 'the plan refuses the operation: nothing was started', { plan });
       }
       for (const s of started) {
-        metrics.started(s.type, 'api', s.attached);
+        metrics.started(s.type, request.trigger, s.attached);
         for (const app of s.app ? [s.app] : plan.waves.flatMap((w) => w.apps.map((a) => a.app))) {
           await witness.audit(app, {
             actor: principal.name,
@@ -221,7 +234,7 @@ export function createApp(deps: ApiDeps): express.Express {
         }
       }
       log.info({ who: principal.name, operation, apps, site, started }, 'operation requested');
-      res.status(202).json({ operations: started, refused: plan.refused });
+      res.status(202).json({ operations: started, refused: plan.refused } satisfies StartedResponse);
     }),
   );
 
@@ -229,7 +242,9 @@ export function createApp(deps: ApiDeps): express.Express {
     '/v1/operations/:id',
     can('read'),
     route(async (req, res) => {
-      res.json(await readReport(client, workflowIdOf(String(req.params['id']))));
+      res.json(
+        (await readReport(client, workflowIdOf(String(req.params['id'])))) satisfies OperationResponse,
+      );
     }),
   );
 
@@ -256,7 +271,7 @@ export function createApp(deps: ApiDeps): express.Express {
           detail: `${workflowId}${step ? ` step ${step}` : ''}${reason ? `: ${reason}` : ''}`,
           epoch: (await witness.state(app)).epoch,
         });
-        res.json({ report });
+        res.json({ report } satisfies DecisionResponse);
       }),
     );
   }

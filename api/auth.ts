@@ -1,12 +1,26 @@
 /**
- * Bearer-token authentication and role-based authorization. Tokens are stored only as SHA-256
- * digests (config `api.tokens`); a presented token is hashed and compared in constant time with
- * every stored digest, so neither timing nor an early exit tells which one nearly matched. Roles:
- * viewer reads; operator starts, aborts, retries and skips; approver approves; admin does all.
+ * Authentication and role-based authorization.
+ * - Static bearer tokens, stored only as SHA-256 digests (config `api.tokens`): a presented token
+ *   is hashed and compared in constant time with every stored digest, so neither timing nor an
+ *   early exit tells which one nearly matched.
+ * - Optionally OIDC JWTs (config `api.oidc`), verified by `jose` against the issuer's keys (a JWKS
+ *   URL or a pinned JWKS file): issuer, audience, expiry and an asymmetric signature; the roles come
+ *   from the token's groups claim through `groupRoles`.
+ * Roles: viewer reads; operator starts, aborts, retries and skips; approver approves; admin does all.
+ * Rate limits: per principal, and per client address for requests without a valid credential.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { NextFunction, Request, Response } from 'express';
-import type { ApiConfig, Role } from '../config/types.ts';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors as joseErrors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTVerifyGetKey,
+} from 'jose';
+import type { ApiConfig, OidcConfig, Role } from '../config/types.ts';
 
 export interface Principal {
   name: string;
@@ -48,6 +62,67 @@ export function bearerToken(req: Request): string | undefined {
   return m?.[1];
 }
 
+/** JWT algorithms accepted: asymmetric only (a shared-secret JWT would make every verifier a signer). */
+const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'];
+
+/** OIDC ID or access tokens from one issuer. */
+export class OidcVerifier {
+  private readonly keys: JWTVerifyGetKey;
+
+  constructor(private readonly oidc: OidcConfig) {
+    this.keys = oidc.jwksFile
+      ? createLocalJWKSet(JSON.parse(readFileSync(oidc.jwksFile, 'utf8')) as JSONWebKeySet)
+      : createRemoteJWKSet(new URL(oidc.jwksUri!), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+  }
+
+  /** The principal, or why the token is refused (never the token itself). */
+  async verify(token: string): Promise<{ principal?: Principal; refusal?: string }> {
+    try {
+      const { payload } = await jwtVerify(token, this.keys, {
+        issuer: this.oidc.issuer,
+        audience: this.oidc.audience,
+        algorithms: JWT_ALGORITHMS,
+        clockTolerance: 30,
+      });
+      const name = payload[this.oidc.usernameClaim ?? 'sub'];
+      if (typeof name !== 'string' || name === '') {
+        return { refusal: `the token has no ${this.oidc.usernameClaim ?? 'sub'} claim` };
+      }
+      const claim = payload[this.oidc.groupsClaim ?? 'groups'];
+      const groups = typeof claim === 'string' ? [claim] : Array.isArray(claim) ? claim : [];
+      const roles = [
+        ...new Set(groups.flatMap((g) => (typeof g === 'string' ? (this.oidc.groupRoles[g] ?? []) : []))),
+      ];
+      return { principal: { name, roles } };
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) return { refusal: 'the token has expired' };
+      if (err instanceof joseErrors.JWTClaimValidationFailed) {
+        return { refusal: `the token's ${err.claim} claim is not accepted` };
+      }
+      if (err instanceof joseErrors.JOSEError) return { refusal: 'the token is not valid for this API' };
+      throw err;
+    }
+  }
+}
+
+/** Who presents a bearer credential: a static token, else (when configured) an OIDC JWT. */
+export class Authenticator {
+  private readonly tokens: TokenVerifier;
+  private readonly oidc: OidcVerifier | undefined;
+
+  constructor(api: ApiConfig) {
+    this.tokens = new TokenVerifier(api.tokens ?? []);
+    this.oidc = api.oidc ? new OidcVerifier(api.oidc) : undefined;
+  }
+
+  async authenticate(token: string): Promise<{ principal?: Principal; refusal?: string }> {
+    const principal = this.tokens.verify(token);
+    if (principal) return { principal };
+    if (this.oidc && token.split('.').length === 3) return this.oidc.verify(token);
+    return {};
+  }
+}
+
 /**
  * Requests per principal per minute (a fixed window): a stuck script or a leaked token cannot
  * flood the API. Over the limit: 429 with Retry-After.
@@ -73,41 +148,73 @@ export class RateLimiter {
   }
 }
 
+export interface Limits {
+  /** Per principal. */
+  perPrincipal: RateLimiter;
+  /** Per client address, for requests without a valid credential (guessing, floods). */
+  unauthenticated: RateLimiter;
+}
+
+export function createLimits(api: ApiConfig): Limits {
+  return {
+    perPrincipal: new RateLimiter(api.rateLimitPerMinute ?? 600),
+    unauthenticated: new RateLimiter(api.unauthenticatedRateLimitPerMinute ?? 60),
+  };
+}
+
+function rateLimited(res: Response, wait: number, message: string): void {
+  res.status(429).set('Retry-After', String(wait)).json({ error: 'rate-limited', message });
+}
+
 /**
- * Express middleware: 401 without a valid token, 403 when its roles lack `permission`, 429 over
- * the principal's rate limit.
+ * Express middleware: 401 without a valid credential (429 once its address is over the limit for
+ * such requests), 403 when the principal's roles lack `permission`, 429 over its rate limit.
  */
-export function requirePermission(verifier: TokenVerifier, permission: Permission, limiter?: RateLimiter) {
+export function requirePermission(auth: Authenticator, permission: Permission, limits: Limits) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const token = bearerToken(req);
-    const principal = token ? verifier.verify(token) : undefined;
-    if (!principal) {
-      res
-        .status(401)
-        .set('WWW-Authenticate', 'Bearer realm="pivot"')
-        .json({ error: 'unauthenticated', message: 'a valid bearer token is required' });
-      return;
-    }
-    const allowed: readonly Role[] = PERMISSIONS[permission];
-    if (!principal.roles.some((r) => allowed.includes(r))) {
-      res.status(403).json({
-        error: 'forbidden',
-        message: `${principal.name} may not ${permission}: it needs one of the roles ${allowed.join(', ')}`,
-      });
-      return;
-    }
-    const wait = limiter?.take(principal.name) ?? 0;
-    if (wait > 0) {
-      res
-        .status(429)
-        .set('Retry-After', String(wait))
-        .json({
-          error: 'rate-limited',
-          message: `${principal.name} is over ${limiter!.perMinute} requests a minute`,
-        });
-      return;
-    }
-    res.locals['principal'] = principal;
-    next();
+    (token ? auth.authenticate(token) : Promise.resolve({} as { principal?: Principal; refusal?: string }))
+      .then(({ principal, refusal }) => {
+        if (!principal) {
+          const address = req.socket.remoteAddress ?? 'unknown';
+          const wait = limits.unauthenticated.take(`address:${address}`);
+          if (wait > 0) {
+            rateLimited(
+              res,
+              wait,
+              `${address} is over ${limits.unauthenticated.perMinute} unauthenticated requests a minute`,
+            );
+            return;
+          }
+          res
+            .status(401)
+            .set('WWW-Authenticate', 'Bearer realm="pivot"')
+            .json({
+              error: 'unauthenticated',
+              message: refusal ? `${refusal}` : 'a valid bearer token is required',
+            });
+          return;
+        }
+        const allowed: readonly Role[] = PERMISSIONS[permission];
+        if (!principal.roles.some((r) => allowed.includes(r))) {
+          res.status(403).json({
+            error: 'forbidden',
+            message: `${principal.name} may not ${permission}: it needs one of the roles ${allowed.join(', ')}`,
+          });
+          return;
+        }
+        const wait = limits.perPrincipal.take(principal.name);
+        if (wait > 0) {
+          rateLimited(
+            res,
+            wait,
+            `${principal.name} is over ${limits.perPrincipal.perMinute} requests a minute`,
+          );
+          return;
+        }
+        res.locals['principal'] = principal;
+        next();
+      })
+      .catch(next);
   };
 }

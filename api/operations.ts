@@ -264,7 +264,11 @@ export async function readReport(
     if (desc.status.name === 'RUNNING') {
       return { running: true, report: await handle.query<OperationReport>('progress') };
     }
-    return { running: false, report: (await handle.result()) as OperationReport };
+    if (desc.status.name === 'COMPLETED') {
+      return { running: false, report: (await handle.result()) as OperationReport };
+    }
+    // Failed, terminated, timed out or cancelled without a report of its own: its last progress.
+    return { running: false, report: await handle.query<OperationReport>('progress') };
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw new NoSuchOperationError(workflowId);
     throw err;
@@ -282,7 +286,19 @@ export async function decide(
       .getHandle(workflowId)
       .executeUpdate<OperationReport | SiteOperationReport, [DecisionRequest]>(action, { args: [request] });
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new NoSuchOperationError(workflowId);
+    if (err instanceof WorkflowNotFoundError) {
+      // An Update finds no open workflow: say whether one ever ran under this id.
+      const ended = await client.workflow
+        .getHandle(workflowId)
+        .describe()
+        .catch(() => undefined);
+      if (!ended) throw new NoSuchOperationError(workflowId);
+      throw new DecisionRefusedError(
+        workflowId,
+        action,
+        `no operation is running (the last one, ${ended.type}, ended ${ended.closeTime?.toISOString() ?? ''})`,
+      );
+    }
     if (err instanceof WorkflowUpdateFailedError) {
       throw new DecisionRefusedError(workflowId, action, err.cause?.message ?? err.message);
     }

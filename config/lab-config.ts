@@ -1,13 +1,29 @@
 /** The configuration `pivot lab up` writes for the lab (.lab/pivot.yaml). */
 import { REPO_ROOT, SITE_CLIENT_CIDRS, SITE_NAMES, type LabLayout } from '../lab/layout.ts';
 import { sha256Hex } from '../common/digest.ts';
+import type { JsonWebKey } from 'node:crypto';
 import { CONFIG_API_VERSION, CONFIG_KIND, type PivotConfig, type Role } from './types.ts';
 
 /** The lab's secrets: an API token per role, and what the alert hooks accept. */
 export interface LabSecrets {
   tokens: Record<Role, string>;
   hooks: { hmacSecret: string; bearerToken: string; basicUser: string; basicPassword: string };
+  /** The lab's stand-in identity provider: its signing key (a private JWK, P-256). */
+  oidc: { privateJwk: JsonWebKey & { kid: string } };
 }
+
+/** The lab's stand-in OIDC issuer: tokens it signs carry these, and groups mapped to roles. */
+export const LAB_OIDC = {
+  issuer: 'https://idp.lab.pivot.invalid',
+  audience: 'pivot-lab',
+  usernameClaim: 'preferred_username',
+  groupRoles: {
+    'dr-viewers': ['viewer'],
+    'dr-oncall': ['operator'],
+    'dr-managers': ['approver'],
+    'dr-admins': ['admin'],
+  } satisfies Record<string, Role[]>,
+};
 
 /** The header the lab's Grafana hook reads the signed timestamp from. */
 export const LAB_TIMESTAMP_HEADER = 'X-Grafana-Alerting-Signature-Timestamp';
@@ -41,6 +57,7 @@ export function labConfig(
         sha256: sha256Hex(token),
         roles: [role as Role],
       })),
+      ...(secrets ? { oidc: { ...LAB_OIDC, jwksFile: layout.oidcJwksFile } } : {}),
     },
     runbooks: { dir: `${REPO_ROOT}/runbooks` },
     ...(secrets

@@ -9,7 +9,14 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { labLayout } from '../lab/layout.ts';
 import { RunbookSourceMap } from '../runbook/source-map.ts';
-import { CONFIG_API_VERSION, CONFIG_KIND, ROLES, type HookAuth, type PivotConfig } from './types.ts';
+import {
+  CONFIG_API_VERSION,
+  CONFIG_KIND,
+  ROLES,
+  type ApiConfig,
+  type HookAuth,
+  type PivotConfig,
+} from './types.ts';
 
 const nonEmpty = { type: 'string', minLength: 1 } as const;
 const stringMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
@@ -120,6 +127,24 @@ export const CONFIG_SCHEMA = {
         listen: nonEmpty,
         twoPersonRule: { type: 'boolean' },
         rateLimitPerMinute: { type: 'integer', minimum: 1 },
+        unauthenticatedRateLimitPerMinute: { type: 'integer', minimum: 1 },
+        oidc: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['issuer', 'audience', 'groupRoles'],
+          properties: {
+            issuer: nonEmpty,
+            audience: nonEmpty,
+            jwksUri: { type: 'string', pattern: '^https?://' },
+            jwksFile: nonEmpty,
+            usernameClaim: nonEmpty,
+            groupsClaim: nonEmpty,
+            groupRoles: {
+              type: 'object',
+              additionalProperties: { type: 'array', minItems: 1, items: { enum: [...ROLES] } },
+            },
+          },
+        },
         tokens: {
           type: 'array',
           items: {
@@ -249,10 +274,18 @@ export function loadConfig(file: string): PivotConfig {
   const names = config.sites.map((s) => s.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new ConfigError(file, [`site ${dup} is defined twice`], 'give every site a unique name');
+  const oidc = config.api?.oidc;
+  if (oidc && !oidc.jwksUri === !oidc.jwksFile) {
+    throw new ConfigError(
+      file,
+      ['api.oidc: set exactly one of jwksUri or jwksFile'],
+      "jwksUri: the issuer's JWKS URL; jwksFile: a pinned copy of its keys",
+    );
+  }
   return {
     ...config,
     storageClassMap: config.storageClassMap ?? [],
-    api: config.api ?? { listen: '127.0.0.1:8480' },
+    api: absOidc(config.api ?? { listen: '127.0.0.1:8480' }, abs),
     sites: config.sites.map((s) => ({ ...s, kubeconfig: abs(s.kubeconfig) })),
     runbooks: { dir: abs(config.runbooks?.dir ?? 'runbooks') },
     ...(config.alerts
@@ -265,6 +298,10 @@ export function loadConfig(file: string): PivotConfig {
         }
       : {}),
   };
+}
+
+function absOidc(api: ApiConfig, abs: (p: string) => string): ApiConfig {
+  return api.oidc?.jwksFile ? { ...api, oidc: { ...api.oidc, jwksFile: abs(api.oidc.jwksFile) } } : api;
 }
 
 function absHmac(auth: HookAuth, abs: (p: string) => string): HookAuth {

@@ -36,6 +36,25 @@ export interface ApiConfig {
   twoPersonRule?: boolean;
   /** Requests per token per minute before 429 (default 600). */
   rateLimitPerMinute?: number;
+  /** Requests without a valid credential per client address per minute before 429 (default 60). */
+  unauthenticatedRateLimitPerMinute?: number;
+  /** Accept OIDC JWTs from one issuer besides the static tokens. */
+  oidc?: OidcConfig;
+}
+
+export interface OidcConfig {
+  issuer: string;
+  /** The `aud` the tokens must carry (the client id Pivot is registered as). */
+  audience: string;
+  /** The issuer's keys: a JWKS URL (fetched and cached), or a pinned JWKS file. Exactly one. */
+  jwksUri?: string;
+  jwksFile?: string;
+  /** The claim naming the person (default `sub`); it is what the audit and the two-person rule see. */
+  usernameClaim?: string;
+  /** The claim listing the person's groups (default `groups`). */
+  groupsClaim?: string;
+  /** Roles granted per group. A token with no mapped group authenticates with no role (403). */
+  groupRoles: Record<string, Role[]>;
 }
 
 export interface NetworkFenceSettings {

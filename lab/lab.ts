@@ -4,7 +4,7 @@
  * (`kill-site` on a site already down). A failed `up` stops what it started itself, so a lab is
  * never left half-running by it.
  */
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { ROLES, type Role } from '../config/types.ts';
 import { dirname, join } from 'node:path';
@@ -215,31 +215,44 @@ export class Lab {
     );
   }
 
-  /** The lab's secrets (API tokens per role, alert hook secrets), made once (random), kept 0600. */
+  /** The lab's secrets (API tokens per role, alert hook secrets, an OIDC signing key), made once (random), kept 0600. */
   secrets(): LabSecrets {
     const random = () => randomBytes(18).toString('base64url');
-    let secrets: LabSecrets | undefined;
-    if (existsSync(this.layout.tokensFile)) {
-      const saved = JSON.parse(readFileSync(this.layout.tokensFile, 'utf8')) as Partial<LabSecrets>;
-      if (saved.tokens && saved.hooks) secrets = saved as LabSecrets;
-    }
-    if (!secrets) {
-      secrets = {
-        tokens: Object.fromEntries(ROLES.map((role) => [role, `pivot-lab-${role}-${random()}`])) as Record<
+    const saved: Partial<LabSecrets> = existsSync(this.layout.tokensFile)
+      ? (JSON.parse(readFileSync(this.layout.tokensFile, 'utf8')) as Partial<LabSecrets>)
+      : {};
+    const secrets: LabSecrets = {
+      tokens:
+        saved.tokens ??
+        (Object.fromEntries(ROLES.map((role) => [role, `pivot-lab-${role}-${random()}`])) as Record<
           Role,
           string
-        >,
-        hooks: {
-          hmacSecret: random(),
-          bearerToken: `pivot-lab-hook-${random()}`,
-          basicUser: 'alertmanager',
-          basicPassword: random(),
+        >),
+      hooks: saved.hooks ?? {
+        hmacSecret: random(),
+        bearerToken: `pivot-lab-hook-${random()}`,
+        basicUser: 'alertmanager',
+        basicPassword: random(),
+      },
+      oidc: saved.oidc ?? {
+        privateJwk: {
+          ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }),
+          kid: `lab-${random()}`,
         },
-      };
+      },
+    };
+    if (!saved.tokens || !saved.hooks || !saved.oidc) {
       mkdirSync(this.layout.dir, { recursive: true });
       writeFileSync(this.layout.tokensFile, JSON.stringify(secrets, null, 2), { mode: 0o600 });
     }
     writeFileSync(this.layout.hookSecretFile, secrets.hooks.hmacSecret, { mode: 0o600 });
+    // The issuer's public key only: drop the private part `d`.
+    const { d: _private, ...publicJwk } = secrets.oidc.privateJwk;
+    void _private;
+    writeFileSync(
+      this.layout.oidcJwksFile,
+      JSON.stringify({ keys: [{ ...publicJwk, alg: 'ES256', use: 'sig' }] }, null, 2),
+    );
     return secrets;
   }
 

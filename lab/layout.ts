@@ -60,6 +60,8 @@ export interface LabLayout {
   tokensFile: string;
   /** The HMAC secret Grafana signs alert deliveries with (mode 0600). */
   hookSecretFile: string;
+  /** The public keys of the lab's stand-in OIDC issuer (JWKS), which the API's config pins. */
+  oidcJwksFile: string;
   ports: LabPorts;
 }
 
@@ -84,6 +86,7 @@ export function labLayout(env: NodeJS.ProcessEnv = process.env): LabLayout {
     configFile: join(dir, 'pivot.yaml'),
     tokensFile: join(dir, 'api-tokens.json'),
     hookSecretFile: join(dir, 'alert-hmac-secret'),
+    oidcJwksFile: join(dir, 'oidc-jwks.json'),
     ports: {
       temporal: base + 233,
       temporalUi: base + 234,

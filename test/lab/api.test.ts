@@ -4,7 +4,10 @@
  * started, responses valid against api/openapi.yaml, a switchover through the API with a duplicate
  * trigger attaching, the two-person rule, and /metrics in the Prometheus text format.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { UnsecuredJWT } from 'jose';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
@@ -12,7 +15,7 @@ import { parse } from 'yaml';
 import { waitUntil } from '../../common/wait.ts';
 import type { Role } from '../../config/types.ts';
 import { REPO_ROOT } from '../../lab/layout.ts';
-import { status } from './helpers.ts';
+import { labJwt, status } from './helpers.ts';
 import { connectPivot, type LabPivot } from './temporal.ts';
 
 let base: string;
@@ -172,6 +175,61 @@ describe('access control', () => {
     });
   }
 
+  it('accepts OIDC JWTs from the configured issuer, with roles from their groups', async () => {
+    const viewer = await labJwt('vera', ['dr-viewers']);
+    const apps = await call('GET', '/v1/apps', { token: viewer });
+    expect(apps.status).toBe(200);
+    expectDocumented('/v1/apps', 'get', 200, apps.body);
+    const start = await call('POST', '/v1/operations', {
+      token: viewer,
+      body: { operation: 'switchover', apps: ['orders'], reason: 'oidc test', dryRun: true },
+    });
+    expect({ status: start.status, message: start.body['message'] }).toEqual({
+      status: 403,
+      message: 'vera may not operate: it needs one of the roles operator, admin',
+    });
+    const planner = await labJwt('otto', ['dr-oncall', 'some-unmapped-group']);
+    const plan = await call('POST', '/v1/operations', {
+      token: planner,
+      body: { operation: 'switchover', apps: ['orders'], reason: 'oidc test', dryRun: true },
+    });
+    expect(plan.status).toBe(200);
+    const nobody = await labJwt('nora', ['not-a-dr-group']);
+    expect((await call('GET', '/v1/apps', { token: nobody })).status).toBe(403);
+  });
+
+  it.each([
+    [
+      'expired',
+      () => labJwt('eve', ['dr-admins'], { expiresAt: Math.floor(Date.now() / 1000) - 120 }),
+      'expired',
+    ],
+    ['for another audience', () => labJwt('eve', ['dr-admins'], { audience: 'grafana' }), 'aud'],
+    [
+      'signed by another key',
+      () =>
+        labJwt('eve', ['dr-admins'], { key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey }),
+      'not valid',
+    ],
+    [
+      'unsigned (alg none)',
+      () =>
+        Promise.resolve(
+          new UnsecuredJWT({ preferred_username: 'eve', groups: ['dr-admins'] })
+            .setIssuer('https://idp.lab.pivot.invalid')
+            .setAudience('pivot-lab')
+            .setExpirationTime('10m')
+            .encode(),
+        ),
+      'not valid',
+    ],
+  ])('refuses a JWT %s: 401, saying why', async (_what, make, why) => {
+    const res = await call('GET', '/v1/apps', { token: await make() });
+    expect(res.status).toBe(401);
+    expect(String(res.body['message'])).toContain(why);
+    expectDocumented('/v1/apps', 'get', 401, res.body);
+  });
+
   it('answers health and metrics without a token', async () => {
     const live = await call('GET', '/livez');
     expect(live.status).toBe(200);
@@ -302,8 +360,10 @@ describe('operations through the API', () => {
 
   it('enforces the two-person rule on an unplanned failover, and aborts it before it changes anything', async () => {
     const before = await pivot.witness.state('orders');
+    // One person (an OIDC identity) with both the on-call and the manager group.
+    const both = await labJwt('alice', ['dr-oncall', 'dr-managers']);
     const started = await call('POST', '/v1/operations', {
-      token: tokens.admin!,
+      token: both,
       body: { operation: 'failover', apps: ['orders'], reason: 'two-person rule test' },
     });
     expect(started.status).toBe(202);
@@ -315,7 +375,7 @@ describe('operations through the API', () => {
       },
       { timeoutMs: 60_000 },
     );
-    const self = await call('POST', '/v1/operations/orders/approve', { token: tokens.admin!, body: {} });
+    const self = await call('POST', '/v1/operations/orders/approve', { token: both, body: {} });
     expect(self.status).toBe(409);
     expect(String(self.body['message'])).toContain('two-person rule');
     expectDocumented('/v1/operations/{id}/approve', 'post', 409, self.body);
@@ -378,16 +438,39 @@ describe('operations through the API', () => {
     expect(names.some((n) => n.startsWith('temporal_'))).toBe(true);
   });
 
-  it('limits each token to its requests a minute, and only that token', async () => {
-    // The approver token is not used elsewhere in this suite's minute.
+  it('limits each principal to its requests a minute, and only that principal', async () => {
+    // A principal of its own (an OIDC user), so that no other test meets its limit.
+    const token = await labJwt('rate-limit-test', ['dr-viewers']);
     const statuses = await Promise.all(
-      Array.from({ length: 620 }, () =>
-        call('GET', '/v1/operations/no-such-app', { token: tokens.approver! }),
-      ),
+      Array.from({ length: 620 }, () => call('GET', '/v1/operations/no-such-app', { token })),
     );
     const limited = statuses.filter((r) => r.status === 429);
     expect(limited.length).toBeGreaterThanOrEqual(620 - 600);
     expect(limited[0]?.body['error']).toBe('rate-limited');
+    expectDocumented('/v1/operations/{id}', 'get', 429, limited[0]?.body);
     expect((await call('GET', '/v1/operations/no-such-app', { token: tokens.viewer! })).status).toBe(404);
+  });
+
+  it('limits requests without a valid credential per client address, and only that address', async () => {
+    // From 127.0.0.2 (loopback too), so that the other suites' refusals from 127.0.0.1 are not limited.
+    const from2 = (token?: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(
+          `${base}/v1/apps`,
+          { localAddress: '127.0.0.2', headers: token ? { authorization: `Bearer ${token}` } : {} },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    const statuses: number[] = [];
+    for (let i = 0; i < 70; i++) statuses.push(await from2(i % 2 ? 'guessed-token' : undefined));
+    expect(statuses.slice(0, 60).every((s) => s === 401)).toBe(true);
+    expect(statuses.slice(60).every((s) => s === 429)).toBe(true);
+    expect(await from2(tokens.viewer)).toBe(200);
+    expect((await call('GET', '/v1/apps')).status).toBe(401);
   });
 });

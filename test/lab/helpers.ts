@@ -1,9 +1,11 @@
 /** What the lab suites share: the running lab's parts, the simulator's API and the CLI as a process. */
 import { execFile } from 'node:child_process';
+import { importJWK, SignJWT } from 'jose';
 import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { CRD, type SiteApi, isNotFound } from '../../common/k8s.ts';
 import { waitUntil } from '../../common/wait.ts';
+import { LAB_OIDC } from '../../config/lab-config.ts';
 import { LAB_SIM_TIMING, Lab } from '../../lab/lab.ts';
 import { REPO_ROOT, type SiteName } from '../../lab/layout.ts';
 import type { LabStatus } from '../../lab/status.ts';
@@ -124,4 +126,24 @@ export async function deleteNamespace(api: SiteApi, name: string): Promise<void>
 
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
+}
+
+/**
+ * A JWT from the lab's stand-in OIDC issuer (its key is in the lab's secrets), for `user` in
+ * `groups`; `tamper` changes what the token claims or how it is signed, to test refusals.
+ */
+export async function labJwt(
+  user: string,
+  groups: string[],
+  tamper: { audience?: string; expiresAt?: number; key?: Parameters<SignJWT['sign']>[0] } = {},
+): Promise<string> {
+  const jwk = lab.secrets().oidc.privateJwk;
+  const key = tamper.key ?? (await importJWK(jwk, 'ES256'));
+  return new SignJWT({ preferred_username: user, groups })
+    .setProtectedHeader({ alg: 'ES256', kid: jwk.kid })
+    .setIssuer(LAB_OIDC.issuer)
+    .setAudience(tamper.audience ?? LAB_OIDC.audience)
+    .setIssuedAt()
+    .setExpirationTime(tamper.expiresAt ?? '10m')
+    .sign(key);
 }

@@ -98,6 +98,23 @@ api:
     expect(found.join('\n')).toMatch(/api\.tokens\.0\.roles\.0: must be equal to one of the allowed values/);
   });
 
+  it('reads OIDC settings, resolving a pinned JWKS file; refuses both or neither key source, and unknown roles', () => {
+    const oidc = (keys: string, roles = '[operator]') =>
+      `${VALID}api:\n  listen: 0.0.0.0:8480\n  oidc: { issuer: https://idp, audience: pivot, ${keys}groupRoles: { oncall: ${roles} } }\n`;
+    const config = loadConfig(write('oidc.yaml', oidc('jwksFile: keys/jwks.json, ')));
+    expect(config.api.oidc).toMatchObject({
+      jwksFile: join(dir, 'keys', 'jwks.json'),
+      groupRoles: { oncall: ['operator'] },
+    });
+    expect(problems(oidc('jwksFile: k.json, jwksUri: https://idp/certs, '))).toEqual([
+      'api.oidc: set exactly one of jwksUri or jwksFile',
+    ]);
+    expect(problems(oidc(''))).toEqual(['api.oidc: set exactly one of jwksUri or jwksFile']);
+    expect(problems(oidc('jwksUri: https://idp/certs, ', '[root]')).join('\n')).toMatch(
+      /api\.oidc\.groupRoles\.oncall\.0: must be equal to one of the allowed values/,
+    );
+  });
+
   it('refuses duplicate site names and YAML syntax errors', () => {
     expect(problems(VALID.replace('name: dc-b', 'name: dc-a'))).toEqual(['site dc-a is defined twice']);
     expect(problems('sites: [\n')[0]).toMatch(/^\d+:\d+: /);

@@ -1,0 +1,74 @@
+/**
+ * The shapes the API answers with (api/openapi.yaml is their documentation; the lab tests check
+ * every response against it). The server (api/app.ts) builds them and the CLI (cli/api-client.ts)
+ * reads them, so both sides compile against the same types.
+ */
+import type { Plan } from '../planner/plan.ts';
+import type { OperationReport } from '../workflows/progress.ts';
+import type { SiteOperationReport } from '../workflows/site.ts';
+import type { AppOperation, StartedOperation } from './operations.ts';
+
+export interface AppStatus {
+  app: string;
+  activeSite: string | null;
+  epoch: number;
+  fencedSites: string[];
+  /** The workflow id holding the application's lock, if any. */
+  operationRunning: string | null;
+  replicationLagMs: number | null;
+  rpoObjectiveMs: number;
+  withinRpo: boolean;
+  drift: { errors: number; warnings: number };
+}
+
+export interface AppsResponse {
+  apps: AppStatus[];
+}
+
+export interface OperationRequestBody {
+  operation: AppOperation | 'drill';
+  apps?: string[];
+  site?: string;
+  to?: string;
+  reason: string;
+  dryRun?: boolean;
+  /** Site operations: applications moved at once within a wave (1 to 10, default 2). */
+  concurrency?: number;
+}
+
+export interface DryRunResponse {
+  dryRun: true;
+  plan: Plan;
+}
+
+export interface StartedResponse {
+  operations: StartedOperation[];
+  refused: Plan['refused'];
+}
+
+export type AnyReport = OperationReport | SiteOperationReport;
+
+export interface OperationResponse {
+  /** The operation is still under way (the report is its progress so far). */
+  running: boolean;
+  report: AnyReport;
+}
+
+export interface DecisionBody {
+  reason?: string;
+  step?: string;
+}
+
+export interface DecisionResponse {
+  report: AnyReport;
+}
+
+export interface ErrorBody {
+  error: string;
+  message: string;
+  hint?: string;
+  plan?: Plan;
+}
+
+/** The User-Agent the CLI sends: the API records such operations as triggered by `cli`. */
+export const CLI_USER_AGENT = 'pivot-cli/1';
