@@ -2,7 +2,7 @@
  * `pivot demo` (npm run demo): the main job on the local lab. It brings the lab up, then moves the
  * sample application `orders` as an on-call engineer would: a planned switchover to the other
  * site with live progress; that site then dies and an unplanned failover brings orders back
- * (approved in the demo's name); the dead site returns, stays fenced, and is reprotected. Each
+ * (approved with the lab's approver token); the dead site returns, stays fenced, and is reprotected. Each
  * operation prints its report (RTO, RPO, measured loss, steps). It runs again from any state the
  * previous run left.
  */
@@ -12,8 +12,7 @@ import { Lab } from '../lab/lab.ts';
 import { SITE_NAMES, type SiteName } from '../lab/layout.ts';
 import { SAMPLE_APP } from '../lab/seed.ts';
 import { StorageSimClient, formatVolumes } from '../lab/storage-sim/client.ts';
-import { gatherInputs } from '../planner/inputs.ts';
-import { activeSite } from '../planner/resolve.ts';
+import { PivotApi } from './api-client.ts';
 import { formatStatus } from './lab-commands.ts';
 import { runOperation } from './operation-commands.ts';
 import { EXIT, runCommand, stepPrinter } from './output.ts';
@@ -33,13 +32,14 @@ export function registerDemoCommand(program: Command): void {
         const { status, seconds } = await lab.up();
         process.stdout.write(`${formatStatus(status)}\n\nlab ready in ${seconds.toFixed(1)} s\n\n`);
         const sim = new StorageSimClient(status.storageSimulator.url);
-        const { runbooks, live } = await gatherInputs(undefined, { apps: [APP] });
-        const current = activeSite(runbooks[0]!, live);
-        if (current.kind !== 'known')
+        const current = (await new PivotApi().apps()).apps.find((a) => a.app === APP);
+        if (!current?.activeSite)
           throw new Error(`cannot tell where ${APP} is active: ${JSON.stringify(current)}`);
-        const home = current.site as SiteName;
+        const home = current.activeSite as SiteName;
         const away = SITE_NAMES.find((s) => s !== home)!;
-        const opts = { wait: true, autoApprove: 'demo (standing in for on-call)', by: 'demo' };
+        // Everything goes through the lab's API, as on-call's CLI would: started with the lab's
+        // operator token, approved with its approver token (the two-person rule is on).
+        const opts = { wait: true, autoApprove: 'demo: standing in for on-call' };
 
         const banner = (text: string) => process.stdout.write(`\n=== ${text}\n\n`);
         banner(`1. planned switchover of ${APP}: ${home} → ${away} (no data may be lost)`);

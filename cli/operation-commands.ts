@@ -1,33 +1,17 @@
 /**
- * The operations on the command line: `pivot switchover|failover|reprotect|failback <app...|--site
- * <site>> [--to <site>]`, with `--wait` (follow the progress to the end; exit 0 only if it
- * succeeded) and `--json` (print the report); and the decisions an operation may wait for:
- * `pivot approve|abort|retry|skip <app>`, plus `pivot status <app>`. They plan first (a refused
- * plan starts nothing) and talk to Temporal directly, through api/operations.ts (the same code the
- * API runs).
+ * The operations on the command line, all through the API (cli/api-client.ts):
+ * - `pivot switchover|failover|reprotect|failback <app...|--site <site>> [--to <site>]`, with
+ *   `--wait` (follow the progress to the end; exit 0 only if it succeeded) and `--json`;
+ * - the decisions an operation may wait for: `pivot approve|abort|retry|skip <app>`;
+ * - `pivot watch <app>` (live per-step progress), `pivot report <app>` (progress or last report),
+ *   `pivot status [app...]` (every application: active site, epoch, lag vs RPO, drift).
+ * The API plans first: a refused plan starts nothing and the CLI prints why.
  */
-import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import {
-  APP_OPERATIONS,
-  connectClient,
-  decide,
-  DecisionRefusedError,
-  NoSuchOperationError,
-  readReport,
-  startOperations,
-  workflowIdOf,
-  type AppOperation,
-  type DecisionAction,
-  type OperationRequest,
-} from '../api/operations.ts';
-import { findConfig, loadConfig } from '../config/load.ts';
+import type { AnyReport, AppStatus } from '../api/contract.ts';
+import { APP_OPERATIONS, type AppOperation, type DecisionAction } from '../api/operations.ts';
 import { formatPlan } from '../planner/format.ts';
-import { gatherInputs, SelectionError } from '../planner/inputs.ts';
-import type { DecisionRequest } from '../workflows/engine.ts';
-import { siteOperationWorkflowId } from '../workflows/ids.ts';
-import type { OperationReport } from '../workflows/progress.ts';
-import type { SiteOperationReport } from '../workflows/site.ts';
+import { ApiError, PivotApi } from './api-client.ts';
 import { EXIT, printJson, runCommand } from './output.ts';
 import { formatReport, formatSiteReport, formatStep } from './report-format.ts';
 
@@ -37,14 +21,17 @@ export interface OperationOptions {
   wait?: boolean;
   json?: boolean;
   reason?: string;
-  by?: string;
   concurrency?: string;
-  config?: string;
-  /** The demo approves what waits for approval, in this name, as on-call would. */
+  /** The demo approves what waits for approval (with the approver's token), as on-call would. */
   autoApprove?: string;
 }
 
-const whoAmI = (by?: string): string => by ?? process.env['PIVOT_USER'] ?? process.env['USER'] ?? 'cli';
+interface TargetOptions {
+  site?: boolean;
+  json?: boolean;
+  reason?: string;
+  step?: string;
+}
 
 export function registerOperationCommands(program: Command): void {
   for (const operation of APP_OPERATIONS) {
@@ -63,154 +50,120 @@ export function registerOperationCommands(program: Command): void {
       .option('--wait', 'follow the progress until the end; exit 0 only if it succeeded')
       .option('--json', 'print the report as JSON')
       .option('--reason <text>', 'why (recorded in the report and the audit trail)', 'requested from the CLI')
-      .option('--by <name>', 'who asks (default: $PIVOT_USER, then $USER)')
       .option('--concurrency <n>', 'site operations: applications moved at once within a wave', '2')
-      .option('--config <file>', 'Pivot configuration (default: $PIVOT_CONFIG, then the lab)')
       .action((apps: string[], opts: OperationOptions) =>
         runCommand(() => runOperation(operation, apps, opts)),
       );
   }
 
-  const decision = (name: 'approve' | 'abort' | 'retry' | 'skip', description: string) =>
-    program
-      .command(`${name} <app>`)
-      .description(description)
-      .option('--site', 'the argument names a site: decide on the site operation')
-      .option('--by <name>', 'who decides (default: $PIVOT_USER, then $USER)')
-      .option('--config <file>', 'Pivot configuration (default: $PIVOT_CONFIG, then the lab)')
-      .option('--json', 'print the report as JSON');
-  decision('approve', 'approve an operation waiting for approval').action(
-    (target: string, opts: DecisionOptions) => runCommand(() => decideFromCli('approve', target, opts)),
-  );
-  decision(
-    'abort',
-    'abort an operation before its point of no return (it rolls back), or close one that needs attention',
-  )
-    .option('--reason <text>', 'why')
-    .action((target: string, opts: DecisionOptions) =>
-      runCommand(() => decideFromCli('abort', target, opts)),
-    );
-  decision('retry', 'retry the failed step of an operation that needs attention')
-    .option('--step <id>', 'the failed step (checked)')
-    .action((target: string, opts: DecisionOptions) =>
-      runCommand(() => decideFromCli('retry', target, opts)),
-    );
-  decision('skip', 'skip the failed step of an operation that needs attention, with a reason')
-    .requiredOption('--step <id>', 'the failed step')
-    .requiredOption('--reason <text>', 'why it is safe to go on (recorded)')
-    .action((target: string, opts: DecisionOptions) => runCommand(() => decideFromCli('skip', target, opts)));
-
-  const reading = (name: string, description: string) =>
+  const command = (name: string, description: string) =>
     program
       .command(`${name} <app>`)
       .description(description)
       .option('--site', 'the argument names a site: the site operation')
-      .option('--config <file>', 'Pivot configuration (default: $PIVOT_CONFIG, then the lab)')
       .option('--json', 'print the report as JSON');
+  const decision = (action: DecisionAction, description: string) =>
+    command(action, description).action((target: string, opts: TargetOptions) =>
+      runCommand(() => decideFromCli(action, target, opts)),
+    );
 
-  reading(
+  decision('approve', 'approve an operation waiting for approval').option('--reason <text>', 'why');
+  decision(
+    'abort',
+    'abort an operation before its point of no return (it rolls back), or close one that needs attention',
+  ).option('--reason <text>', 'why');
+  decision('retry', 'retry the failed step of an operation that needs attention').option(
+    '--step <id>',
+    'the failed step (checked)',
+  );
+  decision('skip', 'skip the failed step of an operation that needs attention, with a reason')
+    .requiredOption('--step <id>', 'the failed step')
+    .requiredOption('--reason <text>', 'why it is safe to go on (recorded)');
+
+  command(
     'watch',
     "follow an operation's steps as they happen, then print its report (exit 0 only if it succeeded)",
-  ).action((target: string, opts: DecisionOptions) =>
-    runCommand(() =>
-      withClient(opts.config, async (client) => {
-        const id = targetWorkflowId(target, opts.site);
-        await lastReport(client, id, target); // says clearly when there is nothing to watch
-        const report = await follow(client.workflow.getHandle(id), undefined);
-        print(report, opts.json);
-        return report.outcome === 'succeeded' ? EXIT.ok : EXIT.failed;
+  ).action((target: string, opts: TargetOptions) =>
+    runCommand(async () => {
+      const report = await follow(new PivotApi(), targetId(target, opts.site), undefined);
+      print(report, opts.json);
+      return report.outcome === 'succeeded' ? EXIT.ok : EXIT.failed;
+    }),
+  );
+
+  command('report', "an operation's progress, or the report of the last one").action(
+    (target: string, opts: TargetOptions) =>
+      runCommand(async () => {
+        print((await new PivotApi().operation(targetId(target, opts.site))).report, opts.json);
+        return EXIT.ok;
       }),
-    ),
   );
 
-  reading('status', "an operation's progress, or the report of the last one").action(
-    (target: string, opts: DecisionOptions) =>
-      runCommand(() =>
-        withClient(opts.config, async (client) => {
-          print(await lastReport(client, targetWorkflowId(target, opts.site), target), opts.json);
-          return EXIT.ok;
-        }),
-      ),
-  );
+  program
+    .command('status [app...]')
+    .description('every application (or those named): active site, epoch, fences, lag vs RPO, drift')
+    .option('--json', 'print the status as JSON')
+    .action((apps: string[], opts: { json?: boolean }) =>
+      runCommand(async () => {
+        const all = (await new PivotApi().apps()).apps;
+        const unknown = apps.filter((a) => !all.some((s) => s.app === a));
+        if (unknown.length > 0) {
+          throw new ApiError(
+            404,
+            { error: 'unknown', message: `unknown application: ${unknown.join(', ')}` },
+            `known: ${all.map((s) => s.app).join(', ') || 'none'}`,
+          );
+        }
+        const shown = apps.length > 0 ? all.filter((s) => apps.includes(s.app)) : all;
+        if (opts.json) printJson({ apps: shown });
+        else process.stdout.write(`${formatStatus(shown)}\n`);
+        return shown.every((s) => s.withinRpo && s.drift.errors === 0) ? EXIT.ok : EXIT.failed;
+      }),
+    );
 }
 
-/** Runs `body` with a Temporal client from the configuration, and closes it. */
-async function withClient<T>(
-  configFile: string | undefined,
-  body: (client: Client) => Promise<T>,
-): Promise<T> {
-  const { client, close } = await connectClient(loadConfig(findConfig(configFile).file));
-  try {
-    return await body(client);
-  } finally {
-    await close();
-  }
-}
+/** The operation id an operator names on the command line (`--site`: the argument is a site). */
+const targetId = (target: string, site?: boolean): string => (site ? `site:${target}` : target);
 
-/** The workflow id an operator names on the command line (`--site`: the argument is a site). */
-function targetWorkflowId(target: string, site?: boolean): string {
-  return site ? siteOperationWorkflowId(target) : workflowIdOf(target);
-}
-
-async function lastReport(
-  client: Client,
-  workflowId: string,
-  target: string,
-): Promise<OperationReport | SiteOperationReport> {
-  try {
-    return (await readReport(client, workflowId)).report;
-  } catch (err) {
-    if (err instanceof NoSuchOperationError) {
-      throw new SelectionError(
-        `no operation of ${target} is on record`,
-        `start one, e.g. \`pivot switchover ${target}\``,
-      );
-    }
-    throw err;
-  }
-}
-
-interface DecisionOptions {
-  site?: boolean;
-  by?: string;
-  config?: string;
-  json?: boolean;
-  reason?: string;
-  step?: string;
-}
-
-function print(report: OperationReport | SiteOperationReport, json?: boolean): void {
+function print(report: AnyReport, json?: boolean): void {
   if (json) printJson(report);
   else process.stdout.write(`${'app' in report ? formatReport(report) : formatSiteReport(report)}\n`);
 }
 
-async function decideFromCli(action: DecisionAction, target: string, opts: DecisionOptions): Promise<number> {
-  const workflowId = targetWorkflowId(target, opts.site);
-  const request: DecisionRequest = {
-    by: whoAmI(opts.by),
+function formatStatus(apps: AppStatus[]): string {
+  const secs = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(1)} s`);
+  const rows = apps.map((a) => [
+    a.app,
+    a.activeSite ?? '?',
+    String(a.epoch),
+    a.fencedSites.join(',') || '-',
+    `${secs(a.replicationLagMs)} / ${secs(a.rpoObjectiveMs)}${a.withinRpo ? '' : ' BREACH'}`,
+    a.drift.errors + a.drift.warnings === 0
+      ? 'none'
+      : `${a.drift.errors} errors, ${a.drift.warnings} warnings`,
+    a.operationRunning ?? '-',
+  ]);
+  const header = ['APP', 'ACTIVE', 'EPOCH', 'FENCED', 'LAG / RPO', 'DRIFT', 'OPERATION'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [header, ...rows]
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+async function decideFromCli(action: DecisionAction, target: string, opts: TargetOptions): Promise<number> {
+  const id = targetId(target, opts.site);
+  const { report } = await new PivotApi().decide(id, action, {
     ...(opts.reason ? { reason: opts.reason } : {}),
     ...(opts.step ? { step: opts.step } : {}),
-  };
-  return withClient(opts.config, async (client) => {
-    try {
-      const report = await decide(client, workflowId, action, request);
-      if (opts.json) printJson(report);
-      else process.stderr.write(`${action} accepted by ${workflowId} (${request.by})\n`);
-      return EXIT.ok;
-    } catch (err) {
-      if (err instanceof NoSuchOperationError) {
-        throw new SelectionError(
-          `no running operation of ${target}`,
-          `\`pivot status ${target}\` shows the last one`,
-        );
-      }
-      if (err instanceof DecisionRefusedError) {
-        process.stderr.write(`error: ${err.message}\n`);
-        return EXIT.failed;
-      }
-      throw err;
-    }
   });
+  if (opts.json) printJson(report);
+  else process.stderr.write(`${action} accepted by the operation of ${target}\n`);
+  return EXIT.ok;
 }
 
 export async function runOperation(
@@ -218,65 +171,51 @@ export async function runOperation(
   apps: string[],
   opts: OperationOptions,
 ): Promise<number> {
-  const inputs = await gatherInputs(opts.config, { apps, ...(opts.site ? { site: opts.site } : {}) });
-  const request: OperationRequest = {
-    operation,
-    apps,
-    ...(opts.site ? { site: opts.site } : {}),
-    ...(opts.to ? { to: opts.to } : {}),
-    requestedBy: whoAmI(opts.by),
-    reason: opts.reason ?? 'requested from the CLI',
-    trigger: 'cli',
-    concurrency: Number(opts.concurrency ?? 2),
-  };
-  const { client, close } = await connectClient(inputs.config);
+  const api = new PivotApi();
+  let started;
   try {
-    const { plan, started } = await startOperations(client, request, inputs);
-    if (plan.refused.length > 0) process.stderr.write(`${formatPlan(plan)}\n`);
-    if (started.length === 0) {
-      if (plan.refused.length === 0) process.stderr.write(`nothing to ${operation} on ${opts.site}\n`);
+    started = await api.start({
+      operation,
+      apps,
+      ...(opts.site ? { site: opts.site } : {}),
+      ...(opts.to ? { to: opts.to } : {}),
+      reason: opts.reason ?? 'requested from the CLI',
+      concurrency: Number(opts.concurrency ?? 2),
+    });
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 409 && err.body.plan) {
+      process.stderr.write(`${formatPlan(err.body.plan)}\n`);
       return EXIT.failed;
     }
-    for (const s of started) {
-      process.stderr.write(
-        s.attached
-          ? `${s.app ?? s.site}: a ${s.type} is already running (${s.workflowId}): attached to it instead of starting a rival\n`
-          : `${s.app ?? `site ${s.site}`}: ${s.type} ${s.from} → ${s.to} started (${s.workflowId})\n`,
-      );
-    }
-    if (!opts.wait) return EXIT.ok;
-    const reports: Array<OperationReport | SiteOperationReport> = [];
-    for (const s of started) {
-      reports.push(await follow(client.workflow.getHandle(s.workflowId, s.runId), opts.autoApprove));
-    }
-    if (opts.json) printJson(reports.length === 1 ? reports[0] : reports);
-    else for (const r of reports) print(r, false);
-    return reports.every((r) => r.outcome === 'succeeded') ? EXIT.ok : EXIT.failed;
-  } finally {
-    await close();
+    throw err;
   }
-}
-
-interface Followable {
-  workflowId: string;
-  executeUpdate(name: string, options: { args: [DecisionRequest] }): Promise<unknown>;
-  describe(): Promise<{ status: { name: string } }>;
-  query<T>(name: string): Promise<T>;
-  result(): Promise<unknown>;
+  if (started.refused.length > 0) {
+    for (const r of started.refused) process.stderr.write(`REFUSED ${r.app}: ${r.reasons.join('; ')}\n`);
+  }
+  for (const s of started.operations) {
+    process.stderr.write(
+      s.attached
+        ? `${s.app ?? s.site}: a ${s.type} is already running (${s.workflowId}): attached to it instead of starting a rival\n`
+        : `${s.app ?? `site ${s.site}`}: ${s.type} ${s.from} → ${s.to} started (${s.workflowId})\n`,
+    );
+  }
+  if (!opts.wait) return EXIT.ok;
+  const reports: AnyReport[] = [];
+  for (const s of started.operations) reports.push(await follow(api, s.workflowId, opts.autoApprove));
+  if (opts.json) printJson(reports.length === 1 ? reports[0] : reports);
+  else for (const r of reports) print(r, false);
+  return reports.every((r) => r.outcome === 'succeeded') ? EXIT.ok : EXIT.failed;
 }
 
 /**
- * Follows an operation: step changes and waits on stderr as they happen; returns the final report,
- * or the report of an operation that needs attention (it stays open, waiting for a decision).
+ * Follows an operation through the API: step changes and waits on stderr as they happen; returns
+ * the final report, or the report of an operation that needs attention (it stays open, waiting
+ * for a decision). `autoApprove` (the demo): approve what waits for approval, with that reason.
  */
-async function follow(
-  handle: Followable,
-  autoApprove: string | undefined,
-): Promise<OperationReport | SiteOperationReport> {
-  type T = OperationReport | SiteOperationReport;
+async function follow(api: PivotApi, id: string, autoApprove: string | undefined): Promise<AnyReport> {
   const seen = new Map<string, string>();
   let lastWaiting: string | undefined;
-  const showChanges = (report: T): void => {
+  const showChanges = (report: AnyReport): void => {
     if ('steps' in report) {
       for (const s of report.steps) {
         if (seen.get(s.id) !== s.state) {
@@ -294,21 +233,9 @@ async function follow(
     }
   };
   for (;;) {
-    const desc = await handle.describe();
-    if (desc.status.name !== 'RUNNING') {
-      if (desc.status.name !== 'COMPLETED') throw new Error(`${handle.workflowId} ended ${desc.status.name}`);
-      const final = (await handle.result()) as T;
-      showChanges(final); // the steps that ended since the last look
-      return final;
-    }
-    let report: T;
-    try {
-      report = await handle.query<T>('progress');
-    } catch {
-      await new Promise((r) => setTimeout(r, 500));
-      continue;
-    }
+    const { running, report } = await api.operation(id);
     showChanges(report);
+    if (!running) return report;
     const waiting =
       'steps' in report
         ? report.waiting?.detail
@@ -320,8 +247,9 @@ async function follow(
     const approvalWanted =
       'steps' in report ? report.waiting?.for === 'approval' : report.outcome === 'waiting-approval';
     if (autoApprove && approvalWanted) {
-      await handle.executeUpdate('approve', { args: [{ by: autoApprove }] });
-      process.stderr.write(`  approved by ${autoApprove}\n`);
+      const { report: after } = await api.decide(id, 'approve', { reason: autoApprove });
+      const by = 'decisions' in after ? after.decisions.at(-1)?.by : undefined;
+      process.stderr.write(`  approved${by ? ` by ${by}` : ''}: ${autoApprove}\n`);
     }
     if ('steps' in report && report.outcome === 'needs-attention' && report.waiting?.for === 'decision') {
       return report;

@@ -3,6 +3,7 @@
  * on stderr, `--json` for scripts; and the documented exit codes.
  */
 import { ConfigError } from '../config/load.ts';
+import { ApiError, ApiUnreachableError } from './api-client.ts';
 import { isLabError } from '../lab/errors.ts';
 import { RunbookSetError, SelectionError } from '../planner/inputs.ts';
 
@@ -12,7 +13,19 @@ export const EXIT = {
   failed: 1,
   /** The input was wrong: unknown site or application, bad flag, invalid runbook or configuration. */
   usage: 2,
+  /** The API refused the credential (401) or its role (403). */
+  denied: 3,
+  /** The API did not answer, failed (5xx) or asked to slow down (429): try again later. */
+  unavailable: 4,
 } as const;
+
+/** The exit code for an HTTP status the API answered with. */
+export function exitForStatus(status: number): number {
+  if (status === 401 || status === 403) return EXIT.denied;
+  if (status === 409) return EXIT.failed;
+  if (status === 429 || status >= 500) return EXIT.unavailable;
+  return EXIT.usage;
+}
 
 export function stepPrinter(quiet = false): { step(message: string): void } {
   const started = Date.now();
@@ -38,6 +51,12 @@ export async function runCommand(body: () => Promise<number | void>): Promise<vo
       const hint = 'hint' in err && err.hint ? `\n  next: ${err.hint}` : '';
       process.stderr.write(`error: ${err.message}${hint}\n`);
       process.exitCode = EXIT.usage;
+      return;
+    }
+    if (err instanceof ApiError || err instanceof ApiUnreachableError) {
+      const hint = err.hint ? `\n  next: ${err.hint}` : '';
+      process.stderr.write(`error: ${err.message}${hint}\n`);
+      process.exitCode = err instanceof ApiError ? exitForStatus(err.status) : EXIT.unavailable;
       return;
     }
     if (isLabError(err)) {

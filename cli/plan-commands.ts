@@ -1,13 +1,16 @@
 /**
  * `pivot check` (drift between the runbooks and both sites) and `pivot plan` (what an operation
- * would do, before it does anything). Both only read.
+ * would do, before it does anything). Both only read. `plan` asks the API (the deployed runbooks),
+ * or with `--config` plans here from a configuration and its runbook directory, as `check` does:
+ * that is how a runbook author tries a runbook before it is deployed.
  */
 import type { Command } from 'commander';
 import { checkDrift } from '../planner/drift.ts';
 import { formatDrift, formatPlan } from '../planner/format.ts';
 import { gatherInputs } from '../planner/inputs.ts';
-import { buildPlan } from '../planner/plan.ts';
+import { buildPlan, type Plan } from '../planner/plan.ts';
 import { OPERATIONS, type Operation } from '../runbook/types.ts';
+import { PivotApi } from './api-client.ts';
 import { EXIT, printJson, runCommand } from './output.ts';
 
 export function registerPlanCommands(program: Command): void {
@@ -41,7 +44,10 @@ export function registerPlanCommands(program: Command): void {
     .argument('[app...]', 'applications (default: all, or those of --site)')
     .option('--site <site>', 'every application of this site')
     .option('--to <site>', 'the site to move to')
-    .option('--config <file>', 'Pivot configuration (default: $PIVOT_CONFIG, then the lab)')
+    .option(
+      '--config <file>',
+      'plan here, from this configuration and its runbook directory (runbook authors); without it the API plans',
+    )
     .option('--json', 'print the plan as JSON')
     .action(
       (
@@ -56,19 +62,35 @@ export function registerPlanCommands(program: Command): void {
             );
             return EXIT.usage;
           }
-          const { config, runbooks, live } = await gatherInputs(opts.config, {
-            apps,
+          const selection = {
             ...(opts.site ? { site: opts.site } : {}),
-          });
-          const plan = buildPlan(
-            { operation: operation as Operation, ...(opts.to ? { to: opts.to } : {}) },
-            runbooks,
-            live,
-            config,
-          );
+            ...(opts.to ? { to: opts.to } : {}),
+          };
+          const plan = opts.config
+            ? await planHere(opts.config, operation as Operation, apps, opts)
+            : await new PivotApi().plan({
+                operation: operation as Operation,
+                apps,
+                ...selection,
+                reason: 'plan from the CLI',
+              });
           if (opts.json) printJson(plan);
           else process.stdout.write(`${formatPlan(plan)}\n`);
           return plan.refused.length > 0 ? EXIT.failed : EXIT.ok;
         }),
     );
+}
+
+/** Plans from a configuration file and its runbooks, reading both sites directly. */
+async function planHere(
+  configFile: string,
+  operation: Operation,
+  apps: string[],
+  opts: { site?: string; to?: string },
+): Promise<Plan> {
+  const { config, runbooks, live } = await gatherInputs(configFile, {
+    apps,
+    ...(opts.site ? { site: opts.site } : {}),
+  });
+  return buildPlan({ operation, ...(opts.to ? { to: opts.to } : {}) }, runbooks, live, config);
 }

@@ -19,7 +19,7 @@ export function formatStep(s: StepProgress): string {
 export function formatReport(r: OperationReport): string {
   const lines = [
     `${r.operation} of ${r.app}: ${r.from} → ${r.to} (${r.mode}) — ${r.outcome.toUpperCase()}`,
-    `  requested by ${r.requestedBy}: ${r.reason}`,
+    `  requested by ${r.requestedBy}${r.trigger ? ` (${r.trigger})` : ''}: ${r.reason}`,
     `  started ${r.startedAt}${r.endedAt ? `, ended ${r.endedAt}` : ''}; RTO ${secs(r.rtoMs)}`,
   ];
   if (r.epochBefore !== undefined) {

@@ -156,6 +156,7 @@ export class OperationRun {
         to: input.to,
         requestedBy: input.requestedBy,
         reason: input.reason,
+        ...(input.trigger ? { trigger: input.trigger } : {}),
         mode: options.mode,
       },
       options.steps,

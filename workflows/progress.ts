@@ -68,6 +68,8 @@ export interface OperationHeader {
   to: string;
   requestedBy: string;
   reason: string;
+  /** What asked for it: cli, api, alert:<rule>, schedule, or the site operation's workflow id. */
+  trigger?: string;
   /** planned (no data loss) or unplanned (forced, loss reported). */
   mode: 'planned' | 'unplanned';
 }

@@ -254,11 +254,16 @@ describe('alert routing', () => {
     expect(report).toMatchObject({ requestedBy: 'alert:dc-a-down', from: 'dc-a', to: 'dc-b' });
     const watching = cli(['watch', 'orders']);
     await new Promise((r) => setTimeout(r, 5000)); // the watcher is following before the approval
-    const approved = await cli(['approve', 'orders', '--by', 'on-call']);
+    // On-call approves with its own credential (PIVOT_TOKEN), through the API.
+    const approved = await cli(['approve', 'orders', '--reason', 'dc-a confirmed down'], {
+      PIVOT_TOKEN: (await status()).api.tokens.approver!,
+    });
     expect(approved.code).toBe(0);
     const result = (await temporal.client.workflow.getHandle('pivot-orders').result()) as OperationReport;
     expect(result.outcome).toBe('succeeded');
-    expect(result.decisions).toEqual([expect.objectContaining({ action: 'approve', by: 'on-call' })]);
+    expect(result.decisions).toEqual([
+      expect.objectContaining({ action: 'approve', by: 'lab-approver', reason: 'dc-a confirmed down' }),
+    ]);
     // `pivot watch` showed the steps as they happened, in order, and the report at the end.
     const watched = await watching;
     expect(watched.code).toBe(0);
@@ -285,7 +290,7 @@ describe('alert routing', () => {
 
     // Home again, as a user would: reprotect dc-a, then fail back.
     for (const op of ['reprotect', 'failback']) {
-      const r = await cli([op, 'orders', '--wait', '--json', '--by', 'on-call']);
+      const r = await cli([op, 'orders', '--wait', '--json']);
       expect({ op, code: r.code, stderr: r.code === 0 ? '' : r.stderr }).toEqual({ op, code: 0, stderr: '' });
     }
     const home = (await temporal.client.workflow.getHandle('pivot-orders').result()) as OperationReport;

@@ -1,0 +1,190 @@
+/**
+ * How the CLI reaches Pivot: over the HTTP API, as any other client does (the API authenticates,
+ * authorizes, audits and rate-limits; the CLI holds no Temporal or cluster credentials).
+ *
+ * Where: `PIVOT_API_URL` and `PIVOT_TOKEN`. When `PIVOT_API_URL` is not set, the CLI uses the local
+ * lab's API, and (unless `PIVOT_TOKEN` is set) the lab token of the role each command needs:
+ * viewer to read, operator to start and decide, approver to approve. People on a real
+ * installation always set both.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import type { Permission } from '../api/auth.ts';
+import {
+  CLI_USER_AGENT,
+  type AppsResponse,
+  type DecisionBody,
+  type DecisionResponse,
+  type DryRunResponse,
+  type ErrorBody,
+  type OperationRequestBody,
+  type OperationResponse,
+  type StartedResponse,
+} from '../api/contract.ts';
+import type { DecisionAction } from '../api/operations.ts';
+import type { Role } from '../config/types.ts';
+import { labLayout } from '../lab/layout.ts';
+import type { Plan } from '../planner/plan.ts';
+
+/** The API answered with an error: its status, its code and message, and what to do next. */
+export class ApiError extends Error {
+  readonly hint: string | undefined;
+
+  constructor(
+    readonly status: number,
+    readonly body: ErrorBody,
+    hint?: string,
+  ) {
+    super(body.message);
+    this.name = 'ApiError';
+    this.hint = hint ?? body.hint;
+  }
+}
+
+/** The API did not answer (not running, wrong URL, network). */
+export class ApiUnreachableError extends Error {
+  constructor(
+    readonly url: string,
+    cause: unknown,
+    readonly hint: string,
+  ) {
+    super(
+      `the Pivot API at ${url} does not answer (${cause instanceof Error ? causeText(cause) : String(cause)})`,
+    );
+    this.name = 'ApiUnreachableError';
+  }
+}
+
+const causeText = (err: Error): string =>
+  err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message;
+
+/** The lab role whose token a permission uses when PIVOT_TOKEN is not set. */
+const LAB_ROLE: Record<Permission, Role> = { read: 'viewer', operate: 'operator', approve: 'approver' };
+
+export interface ApiTarget {
+  url: string;
+  token: (permission: Permission) => string;
+  /** Where the target came from, for error hints. */
+  source: 'environment' | 'lab';
+}
+
+export function apiTarget(env: NodeJS.ProcessEnv = process.env): ApiTarget {
+  const token = env['PIVOT_TOKEN'];
+  const url = env['PIVOT_API_URL'];
+  if (url) {
+    if (!token) {
+      throw new ApiError(401, {
+        error: 'no-token',
+        message: `PIVOT_API_URL is set (${url}) but PIVOT_TOKEN is not`,
+        hint: 'set PIVOT_TOKEN to your API token',
+      });
+    }
+    return { url: url.replace(/\/+$/, ''), token: () => token, source: 'environment' };
+  }
+  const layout = labLayout(env);
+  if (!existsSync(layout.tokensFile)) {
+    throw new ApiError(404, {
+      error: 'no-api',
+      message: 'no Pivot API is named and no lab is set up here',
+      hint: 'set PIVOT_API_URL and PIVOT_TOKEN, or start the lab with `pivot lab up`',
+    });
+  }
+  const tokens = (JSON.parse(readFileSync(layout.tokensFile, 'utf8')) as { tokens: Record<Role, string> })
+    .tokens;
+  return {
+    url: `http://127.0.0.1:${layout.ports.api}`,
+    token: (permission) => token ?? tokens[LAB_ROLE[permission]],
+    source: 'lab',
+  };
+}
+
+export class PivotApi {
+  constructor(private readonly target: ApiTarget = apiTarget()) {}
+
+  get url(): string {
+    return this.target.url;
+  }
+
+  apps(): Promise<AppsResponse> {
+    return this.call('GET', '/v1/apps', 'read');
+  }
+
+  async plan(request: Omit<OperationRequestBody, 'dryRun'>): Promise<Plan> {
+    const r = await this.call<DryRunResponse>('POST', '/v1/operations', 'operate', {
+      ...request,
+      dryRun: true,
+    });
+    return r.plan;
+  }
+
+  start(request: Omit<OperationRequestBody, 'dryRun'>): Promise<StartedResponse> {
+    return this.call('POST', '/v1/operations', 'operate', request);
+  }
+
+  operation(id: string): Promise<OperationResponse> {
+    return this.call('GET', `/v1/operations/${encodeURIComponent(id)}`, 'read');
+  }
+
+  async decide(id: string, action: DecisionAction, body: DecisionBody): Promise<DecisionResponse> {
+    return this.call(
+      'POST',
+      `/v1/operations/${encodeURIComponent(id)}/${action}`,
+      action === 'approve' ? 'approve' : 'operate',
+      body,
+    );
+  }
+
+  private async call<T>(method: string, path: string, permission: Permission, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.target.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.target.token(permission)}`,
+          'user-agent': CLI_USER_AGENT,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(120_000),
+      });
+    } catch (err) {
+      throw new ApiUnreachableError(
+        this.target.url,
+        err,
+        this.target.source === 'lab'
+          ? 'start the lab with `pivot lab up` (`pivot lab status` shows its parts)'
+          : 'check PIVOT_API_URL, and that the API is up (GET /readyz)',
+      );
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (!res.ok) {
+      const error = (parsed as ErrorBody | undefined) ?? {
+        error: `http-${res.status}`,
+        message: text.slice(0, 200) || res.statusText,
+      };
+      throw new ApiError(res.status, error, hintFor(res, error, permission, this.target.source));
+    }
+    return parsed as T;
+  }
+}
+
+function hintFor(res: Response, error: ErrorBody, permission: Permission, source: ApiTarget['source']) {
+  if (error.hint) return error.hint;
+  switch (res.status) {
+    case 401:
+      return source === 'lab'
+        ? 'the lab token was refused: `pivot lab status --json` shows the current ones'
+        : 'check PIVOT_TOKEN';
+    case 403:
+      return `this needs a token with the ${permission === 'approve' ? 'approver' : permission === 'operate' ? 'operator' : 'viewer'} (or admin) role`;
+    case 429:
+      return `wait ${res.headers.get('retry-after') ?? 'a minute'} s and try again`;
+    default:
+      return undefined;
+  }
+}
