@@ -41,6 +41,28 @@ const LOCK_TTL_MS = 6 * 60 * 60 * 1000;
 
 export function createControlActivities(witness: Witness, options: ControlOptions = {}) {
   return {
+    /** The witness's view of an application (active site, epoch, fenced sites), read only. */
+    async witnessState(app: string): Promise<AppWitnessState> {
+      return witness.state(app);
+    },
+
+    /** Keeps a finished drill's evidence for its retention, and writes it to the audit trail. */
+    async recordDrill(
+      app: string,
+      id: string,
+      report: { endedAt?: string; outcome: string },
+      retentionDays: number,
+    ): Promise<void> {
+      const ended = Date.parse(report.endedAt ?? '') || Date.now();
+      await witness.saveDrill(id, ended, JSON.stringify(report), retentionDays * 24 * 60 * 60 * 1000);
+      await witness.audit(app, {
+        actor: id,
+        action: 'drill',
+        detail: `drill ${id} ended ${report.outcome}`,
+        epoch: (await witness.state(app)).epoch,
+      });
+    },
+
     /** Takes the application's lock for this operation and returns the witness state it starts from. */
     async beginOperation(app: string, operationId: string): Promise<AppWitnessState> {
       try {

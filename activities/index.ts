@@ -5,6 +5,7 @@
 import type { SiteApi } from '../common/k8s.ts';
 import type { Witness } from '../witness/witness.ts';
 import { createClaimActivities } from './claims.ts';
+import { createDrillActivities } from './drill.ts';
 import { withSiteErrors } from './api-errors.ts';
 import { createFencingActivities } from './fencing.ts';
 import { createHookActivities } from './hooks.ts';
@@ -24,6 +25,7 @@ export function createSiteActivities(api: SiteApi, witness: Witness) {
     ...createSiteStateActivities(api),
     ...createHookActivities(api, witness),
     ...createFencingActivities(api, witness),
+    ...createDrillActivities(api, witness),
   });
 }
 

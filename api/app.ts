@@ -19,21 +19,26 @@ import {
   CLI_USER_AGENT,
   type AppStatus,
   type AppsResponse,
+  drillSummary,
   type DecisionResponse,
+  type DrillResponse,
+  type DrillsResponse,
   type DryRunResponse,
   type OperationResponse,
   type StartedResponse,
 } from './contract.ts';
 import { createHookRouter } from './hooks.ts';
+import { renderDrillHtml } from './evidence-html.ts';
 import type { ApiMetrics } from './metrics.ts';
+import type { DrillReport } from '../workflows/drill.ts';
 import {
-  APP_OPERATIONS,
   decide,
   DecisionRefusedError,
   DECISIONS,
   NoSuchOperationError,
   planRequest,
   readReport,
+  REQUESTABLE,
   startOperations,
   workflowIdOf,
   type AppOperation,
@@ -189,11 +194,8 @@ export function createApp(deps: ApiDeps): express.Express {
       requireJson(req);
       const body: unknown = req.body;
       const operation = field(body, 'operation', isString, 'a string');
-      if (operation === 'drill') {
-        throw new HttpError(501, 'not-implemented', 'drills are not available yet');
-      }
-      if (!operation || !(APP_OPERATIONS as readonly string[]).includes(operation)) {
-        throw new HttpError(400, 'invalid-request', `operation: one of ${APP_OPERATIONS.join(', ')}`);
+      if (!operation || !(REQUESTABLE as readonly string[]).includes(operation)) {
+        throw new HttpError(400, 'invalid-request', `operation: one of ${REQUESTABLE.join(', ')}`);
       }
       const reason = field(body, 'reason', isString, 'a non-empty string');
       if (!reason) throw new HttpError(400, 'invalid-request', 'reason: say why (it is recorded)');
@@ -275,6 +277,50 @@ export function createApp(deps: ApiDeps): express.Express {
       }),
     );
   }
+
+  // Drill evidence, kept in the witness for the retention period.
+  app.get(
+    '/v1/drills',
+    can('read'),
+    route(async (req, res) => {
+      const app = typeof req.query['app'] === 'string' ? req.query['app'] : undefined;
+      const drills = (await witness.drills(500))
+        .map((json) => JSON.parse(json) as DrillReport)
+        .filter((r) => !app || r.app === app)
+        .map(drillSummary);
+      res.json({ drills } satisfies DrillsResponse);
+    }),
+  );
+
+  const evidence = async (id: string): Promise<DrillReport> => {
+    const json = await witness.drill(id);
+    if (!json) {
+      throw new HttpError(404, 'unknown-drill', `no evidence of drill ${id} is kept`, {
+        hint: 'GET /v1/drills lists the drills still kept (`pivot drill list`)',
+      });
+    }
+    return JSON.parse(json) as DrillReport;
+  };
+
+  app.get(
+    '/v1/drills/:id',
+    can('read'),
+    route(async (req, res) => {
+      res.json({ report: await evidence(String(req.params['id'])) } satisfies DrillResponse);
+    }),
+  );
+
+  app.get(
+    '/v1/drills/:id/report.html',
+    can('read'),
+    route(async (req, res) => {
+      const html = renderDrillHtml(await evidence(String(req.params['id'])));
+      res
+        .type('html')
+        .set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'")
+        .send(html);
+    }),
+  );
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'not-found', message: 'no such route' });

@@ -4,6 +4,7 @@
  * reads them, so both sides compile against the same types.
  */
 import type { Plan } from '../planner/plan.ts';
+import type { DrillReport } from '../workflows/drill.ts';
 import type { OperationReport } from '../workflows/progress.ts';
 import type { SiteOperationReport } from '../workflows/site.ts';
 import type { AppOperation, StartedOperation } from './operations.ts';
@@ -72,3 +73,40 @@ export interface ErrorBody {
 
 /** The User-Agent the CLI sends: the API records such operations as triggered by `cli`. */
 export const CLI_USER_AGENT = 'pivot-cli/1';
+
+/** A kept drill, in a list. */
+export interface DrillSummary {
+  id: string;
+  app: string;
+  site: string;
+  outcome: string;
+  verdict: 'pass' | 'fail';
+  reasons: string[];
+  startedAt: string;
+  endedAt?: string;
+  achieved: { rtoMs?: number; rpoMs?: number };
+  objectives: { rtoMs: number; rpoMs: number };
+}
+
+export function drillSummary(r: DrillReport): DrillSummary {
+  return {
+    id: r.drill.id,
+    app: r.app,
+    site: r.drill.site,
+    outcome: r.outcome,
+    verdict: r.drill.verdict,
+    reasons: r.drill.reasons,
+    startedAt: r.startedAt,
+    ...(r.endedAt ? { endedAt: r.endedAt } : {}),
+    achieved: r.drill.achieved,
+    objectives: r.drill.objectives,
+  };
+}
+
+export interface DrillsResponse {
+  drills: DrillSummary[];
+}
+
+export interface DrillResponse {
+  report: DrillReport;
+}

@@ -18,12 +18,17 @@ import type { PivotConfig } from '../config/types.ts';
 import { SelectionError, type Inputs } from '../planner/inputs.ts';
 import { buildPlan, type AppPlan, type Plan } from '../planner/plan.ts';
 import type { DecisionRequest, OperationInput } from '../workflows/engine.ts';
-import { operationWorkflowId, siteOperationWorkflowId } from '../workflows/ids.ts';
+import { sha256Hex } from '../common/digest.ts';
+import { PIVOT_VERSION } from '../common/version.ts';
+import type { DrillInput } from '../workflows/drill.ts';
+import { drillWorkflowId, operationWorkflowId, siteOperationWorkflowId } from '../workflows/ids.ts';
 import type { OperationReport } from '../workflows/progress.ts';
 import type { SiteOperationInput, SiteOperationReport } from '../workflows/site.ts';
 
 export const APP_OPERATIONS = ['switchover', 'failover', 'reprotect', 'failback'] as const;
-export type AppOperation = (typeof APP_OPERATIONS)[number];
+/** Every operation a request may ask for: the four that move an application, and the drill. */
+export const REQUESTABLE = [...APP_OPERATIONS, 'drill'] as const;
+export type AppOperation = (typeof REQUESTABLE)[number];
 export const DECISIONS = ['approve', 'abort', 'retry', 'skip'] as const;
 export type DecisionAction = (typeof DECISIONS)[number];
 
@@ -146,6 +151,38 @@ export async function startOperations(
   const { plan, planned } = planRequest(request, inputs);
   if (planned.length === 0 || (plan.refused.length > 0 && !request.site)) return { plan, started: [] };
   const { operation, site } = request;
+  if (operation === 'drill') {
+    // One drill per application, on its standby; for a site, every application active there.
+    const started: StartedOperation[] = [];
+    for (const p of planned) {
+      const runbook = runbooks.find((r) => r.metadata.name === p.app)!;
+      const input: DrillInput = {
+        runbook,
+        active: p.from,
+        site: p.to,
+        requestedBy: request.requestedBy,
+        reason: request.reason,
+        trigger: request.trigger,
+        versions: {
+          pivot: PIVOT_VERSION,
+          runbook: `sha256:${sha256Hex(JSON.stringify(runbook)).slice(0, 16)}`,
+        },
+        retentionDays: config.drills?.retentionDays ?? 400,
+      };
+      const workflowId = drillWorkflowId(p.app);
+      const s = await startOne(client, 'drill', workflowId, [input]);
+      started.push({
+        workflowId,
+        runId: s.runId,
+        type: s.type,
+        app: p.app,
+        from: p.from,
+        to: p.to,
+        attached: s.attached,
+      });
+    }
+    return { plan, started };
+  }
   if (site && (operation === 'switchover' || operation === 'failover')) {
     const to = planned[0]!.to;
     const input: Omit<SiteOperationInput, 'operation'> = {
@@ -201,9 +238,11 @@ export async function startOperations(
 
 /** The operations under way for the request's applications (or site), as attached results. */
 async function runningOperations(client: Client, request: OperationRequest): Promise<StartedOperation[]> {
-  const ids = request.site
-    ? [{ workflowId: siteOperationWorkflowId(request.site), site: request.site }]
-    : (request.apps ?? []).map((app) => ({ workflowId: operationWorkflowId(app), app }));
+  const idOf = request.operation === 'drill' ? drillWorkflowId : operationWorkflowId;
+  const ids =
+    request.site && request.operation !== 'drill'
+      ? [{ workflowId: siteOperationWorkflowId(request.site), site: request.site }]
+      : (request.apps ?? []).map((app) => ({ workflowId: idOf(app), app }));
   const found: StartedOperation[] = [];
   for (const id of ids) {
     try {
@@ -246,10 +285,11 @@ export class DecisionRefusedError extends Error {
   }
 }
 
-/** The workflow id an operator names: an application, `site:<site>`, or a workflow id. */
+/** The workflow id an operator names: an application, `site:<site>`, `drill:<app>`, or a workflow id. */
 export function workflowIdOf(target: string): string {
   if (target.startsWith('pivot-')) return target;
   if (target.startsWith('site:')) return siteOperationWorkflowId(target.slice(5));
+  if (target.startsWith('drill:')) return drillWorkflowId(target.slice(6));
   return operationWorkflowId(target);
 }
 

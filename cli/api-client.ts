@@ -14,6 +14,8 @@ import {
   type AppsResponse,
   type DecisionBody,
   type DecisionResponse,
+  type DrillResponse,
+  type DrillsResponse,
   type DryRunResponse,
   type ErrorBody,
   type OperationRequestBody,
@@ -133,7 +135,25 @@ export class PivotApi {
     );
   }
 
-  private async call<T>(method: string, path: string, permission: Permission, body?: unknown): Promise<T> {
+  drills(app?: string): Promise<DrillsResponse> {
+    return this.call('GET', `/v1/drills${app ? `?app=${encodeURIComponent(app)}` : ''}`, 'read');
+  }
+
+  drill(id: string): Promise<DrillResponse> {
+    return this.call('GET', `/v1/drills/${encodeURIComponent(id)}`, 'read');
+  }
+
+  drillHtml(id: string): Promise<string> {
+    return this.call('GET', `/v1/drills/${encodeURIComponent(id)}/report.html`, 'read', undefined, 'text');
+  }
+
+  private async call<T>(
+    method: string,
+    path: string,
+    permission: Permission,
+    body?: unknown,
+    as: 'json' | 'text' = 'json',
+  ): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`${this.target.url}${path}`, {
@@ -156,6 +176,7 @@ export class PivotApi {
       );
     }
     const text = await res.text();
+    if (res.ok && as === 'text') return text as T;
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { registerDemoCommand } from './demo-command.ts';
+import { registerDrillCommands } from './drill-commands.ts';
 import { registerLabCommands } from './lab-commands.ts';
 import { registerOperationCommands } from './operation-commands.ts';
 import { registerPlanCommands } from './plan-commands.ts';
@@ -20,6 +21,7 @@ registerDemoCommand(program);
 registerRunbookCommands(program);
 registerPlanCommands(program);
 registerOperationCommands(program);
+registerDrillCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -125,7 +125,7 @@ export function registerOperationCommands(program: Command): void {
 /** The operation id an operator names on the command line (`--site`: the argument is a site). */
 const targetId = (target: string, site?: boolean): string => (site ? `site:${target}` : target);
 
-function print(report: AnyReport, json?: boolean): void {
+export function print(report: AnyReport, json?: boolean): void {
   if (json) printJson(report);
   else process.stdout.write(`${'app' in report ? formatReport(report) : formatSiteReport(report)}\n`);
 }
@@ -212,7 +212,7 @@ export async function runOperation(
  * the final report, or the report of an operation that needs attention (it stays open, waiting
  * for a decision). `autoApprove` (the demo): approve what waits for approval, with that reason.
  */
-async function follow(api: PivotApi, id: string, autoApprove: string | undefined): Promise<AnyReport> {
+export async function follow(api: PivotApi, id: string, autoApprove: string | undefined): Promise<AnyReport> {
   const seen = new Map<string, string>();
   let lastWaiting: string | undefined;
   const showChanges = (report: AnyReport): void => {

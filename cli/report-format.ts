@@ -1,5 +1,6 @@
 /** Readable text for operation reports and live progress (the JSON is the report itself). */
 import type { OperationReport, StepProgress } from '../workflows/progress.ts';
+import type { DrillReport } from '../workflows/drill.ts';
 import type { SiteOperationReport } from '../workflows/site.ts';
 
 const secs = (ms: number | undefined): string => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)} s`);
@@ -46,7 +47,19 @@ export function formatReport(r: OperationReport): string {
     );
   }
   for (const n of r.notes) lines.push(`  note: ${n}`);
+  if ('drill' in r) lines.push('', ...formatDrillEvidence(r as DrillReport));
   return lines.join('\n');
+}
+
+function formatDrillEvidence(r: DrillReport): string[] {
+  const d = r.drill;
+  const lines = [
+    `  drill ${d.id} on ${d.site} (${d.namespace}) — ${d.verdict.toUpperCase()}`,
+    `  RTO would be ${secs(d.achieved.rtoMs)} (objective ${secs(d.objectives.rtoMs)}); clone data age ${secs(d.achieved.rpoMs)} (RPO objective ${secs(d.objectives.rpoMs)})`,
+    `  cleanup: ${d.cleanup.done ? `done (${d.cleanup.removed.length} objects removed)` : `NOT done: ${d.cleanup.error ?? ''}`}`,
+  ];
+  for (const reason of d.reasons) lines.push(`  reason: ${reason}`);
+  return lines;
 }
 
 export function formatSiteReport(r: SiteOperationReport): string {

@@ -161,6 +161,11 @@ export const CONFIG_SCHEMA = {
       },
     },
     runbooks: { type: 'object', additionalProperties: false, properties: { dir: nonEmpty } },
+    drills: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { retentionDays: { type: 'integer', minimum: 1, maximum: 3650 } },
+    },
     alerts: {
       type: 'object',
       additionalProperties: false,

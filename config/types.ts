@@ -82,6 +82,8 @@ export interface PivotConfig {
   runbooks: { dir: string };
   /** Alert hooks (Grafana, Alertmanager): how deliveries authenticate, and the rules they trigger. */
   alerts?: AlertsConfig;
+  /** Drills: how long their evidence is kept. */
+  drills?: { retentionDays?: number };
   /** Only in the lab's configuration: the simulated array, whose write counts measure data loss. */
   lab?: { storageSimulatorUrl: string };
 }

@@ -12,7 +12,9 @@ import { REPO_ROOT } from '../lab/layout.ts';
 
 const [target, name] = process.argv.slice(2);
 if (!target || !name) throw new Error('usage: record-history.ts WORKFLOW_ID[:RUN_ID] NAME');
-const [workflowId, runId] = target.split(':') as [string, string | undefined];
+// A run id is a UUID after the last ':' (workflow ids may contain ':', e.g. pivot-drill:<app>).
+const withRun = /^(.*):([0-9a-f]{8}-[0-9a-f-]{27})$/.exec(target);
+const [workflowId, runId] = withRun ? [withRun[1]!, withRun[2]] : [target, undefined];
 const status = await new Lab({ step: () => undefined }).status();
 const connection = await Connection.connect({ address: status.temporal.address });
 const history = await new Client({ connection, namespace: status.temporal.namespace }).workflow

@@ -248,4 +248,31 @@ export class Witness {
     const rows = await this.redis.xrevrange(this.key(app, 'audit'), '+', '-', 'COUNT', count);
     return rows.reverse().map(([, fields]) => JSON.parse(fields[1] ?? '{}') as AuditEntry);
   }
+
+  /**
+   * Keeps a drill's evidence (its report as JSON) for `retentionMs`, indexed by time. Idempotent:
+   * saving the same id again replaces it.
+   */
+  async saveDrill(id: string, endedAtMs: number, json: string, retentionMs: number): Promise<void> {
+    await this.redis
+      .multi()
+      .set(`${this.prefix}:drill:${id}`, json, 'PX', retentionMs)
+      .zadd(`${this.prefix}:drills`, endedAtMs, id)
+      .exec();
+  }
+
+  /** A drill's evidence, or undefined once it is past its retention (or never was). */
+  async drill(id: string): Promise<string | undefined> {
+    return (await this.redis.get(`${this.prefix}:drill:${id}`)) ?? undefined;
+  }
+
+  /** The drills still kept, newest first (at most `count`); expired entries leave the index. */
+  async drills(count = 100): Promise<string[]> {
+    const ids = await this.redis.zrevrange(`${this.prefix}:drills`, 0, count - 1);
+    if (ids.length === 0) return [];
+    const values = await this.redis.mget(ids.map((id) => `${this.prefix}:drill:${id}`));
+    const gone = ids.filter((_, i) => values[i] === null);
+    if (gone.length > 0) await this.redis.zrem(`${this.prefix}:drills`, ...gone);
+    return values.filter((v): v is string => v !== null);
+  }
 }

@@ -11,3 +11,8 @@ export function operationWorkflowId(app: string): string {
 export function siteOperationWorkflowId(site: string): string {
   return `pivot-site-${site}`;
 }
+
+/** One drill per application at a time (a second trigger attaches); ':' cannot occur in an app name. */
+export function drillWorkflowId(app: string): string {
+  return `pivot-drill:${app}`;
+}

@@ -12,9 +12,17 @@ export type StepState = (typeof STEP_STATES)[number];
  * lock); rolled-back (failed before the point of no return, compensations ran); needs-attention
  * (failed after it: never rolled back automatically; the operation waits for an operator's retry,
  * skip or abort, and ends in this state if none comes); aborted (an operator aborted it before the
- * point of no return: compensations ran, the source serves as before).
+ * point of no return: compensations ran, the source serves as before); failed (drills).
  */
-export type Outcome = 'running' | 'succeeded' | 'refused' | 'rolled-back' | 'needs-attention' | 'aborted';
+export type Outcome =
+  | 'running'
+  | 'succeeded'
+  | 'refused'
+  | 'rolled-back'
+  | 'needs-attention'
+  | 'aborted'
+  /** Drills only: a step or an objective failed (production is unchanged either way). */
+  | 'failed';
 
 /** What an operation waits for, when it waits for a person. */
 export interface Waiting {

@@ -122,6 +122,27 @@ describe('access control', () => {
     },
     {
       method: 'GET',
+      path: '/v1/drills',
+      doc: '/v1/drills',
+      allowed: ['viewer', 'operator', 'approver', 'admin'],
+      okStatus: 200,
+    },
+    {
+      method: 'GET',
+      path: '/v1/drills/no-such-drill',
+      doc: '/v1/drills/{id}',
+      allowed: ['viewer', 'operator', 'approver', 'admin'],
+      okStatus: 404,
+    },
+    {
+      method: 'GET',
+      path: '/v1/drills/no-such-drill/report.html',
+      doc: '/v1/drills/{id}/report.html',
+      allowed: ['viewer', 'operator', 'approver', 'admin'],
+      okStatus: 404,
+    },
+    {
+      method: 'GET',
       path: '/v1/operations/no-such-app',
       doc: '/v1/operations/{id}',
       allowed: ['viewer', 'operator', 'approver', 'admin'],
@@ -293,12 +314,16 @@ describe('bad input changes nothing', () => {
     expectDocumented('/v1/operations', 'post', code, res.body);
   });
 
-  it('refuses a drill for now, clearly', async () => {
+  it('plans a drill (dryRun) on the standby without starting it', async () => {
     const res = await call('POST', '/v1/operations', {
       token: operator(),
-      body: { operation: 'drill', apps: ['orders'], reason: 'x' },
+      body: { operation: 'drill', apps: ['orders'], reason: 'x', dryRun: true },
     });
-    expect(res.status).toBe(501);
+    expect(res.status).toBe(200);
+    expectDocumented('/v1/operations', 'post', 200, res.body);
+    expect(
+      (res.body['plan'] as { waves: Array<{ apps: Array<{ to: string }> }> }).waves[0]?.apps[0]?.to,
+    ).toBe('dc-b');
   });
 });
 

@@ -18,6 +18,10 @@ describe('replay of recorded histories', () => {
     expect(histories.sort()).toEqual([
       'alert-trigger-cancelled.binpb',
       'alert-trigger-started.binpb',
+      'drill-aborted.binpb',
+      'drill-cancelled.binpb',
+      'drill-failed-cleaned-up.binpb',
+      'drill-passed.binpb',
       'failback-succeeded.binpb',
       'failover-needs-attention-retried.binpb',
       'probe-sites.binpb',

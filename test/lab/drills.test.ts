@@ -1,0 +1,285 @@
+/**
+ * Drills on the lab (docs/adr/0004-drills.md): a drill of orders passes within its objectives and
+ * leaves both sites and the simulated array exactly as they were, while production keeps writing;
+ * a drill whose copy fails its checks fails with the reason and cleans up; an aborted drill and a
+ * cancelled one clean up. The HTML evidence renders in headless Chromium; its screenshot is kept
+ * in artifacts/ (the test's artefacts).
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { CRD, type SiteApi } from '../../common/k8s.ts';
+import { CONTROL_TASK_QUEUE } from '../../common/task-queues.ts';
+import { PIVOT_VERSION } from '../../common/version.ts';
+import { waitUntil } from '../../common/wait.ts';
+import { DRILL_POLICY } from '../../activities/drill.ts';
+import { REPO_ROOT } from '../../lab/layout.ts';
+import { loadRunbookDir } from '../../planner/inputs.ts';
+import type { Hook } from '../../runbook/types.ts';
+import type { DrillInput, DrillReport } from '../../workflows/drill.ts';
+import { drillWorkflowId } from '../../workflows/ids.ts';
+import { pivot, sim, site } from './helpers.ts';
+import { connectPivot, type LabPivot } from './temporal.ts';
+
+const run = promisify(execFile);
+const dcA = site('dc-a');
+const dcB = site('dc-b');
+const networking = dcB.kubeConfig.makeApiClient(k8s.NetworkingV1Api);
+const ARTIFACTS = join(REPO_ROOT, 'artifacts');
+let temporal: LabPivot;
+
+beforeAll(async () => {
+  temporal = await connectPivot();
+});
+
+afterAll(async () => {
+  await temporal?.close();
+});
+
+/** What must not change on a site: the production objects' specs, and no drill object left. */
+async function siteFingerprint(api: SiteApi): Promise<unknown> {
+  const ns = 'orders';
+  const pick = (o: { metadata?: k8s.V1ObjectMeta }) => ({
+    name: o.metadata?.name,
+    uid: o.metadata?.uid,
+    labels: o.metadata?.labels ?? {},
+    annotations: Object.fromEntries(
+      Object.entries(o.metadata?.annotations ?? {}).filter(([k]) => k.startsWith('pivot.dev/')),
+    ),
+  });
+  const [pvcs, pvs, sts, deploys, services, namespaces, pods, vrs, contents] = await Promise.all([
+    api.core.listNamespacedPersistentVolumeClaim({ namespace: ns }),
+    api.core.listPersistentVolume(),
+    api.apps.listNamespacedStatefulSet({ namespace: ns }),
+    api.apps.listNamespacedDeployment({ namespace: ns }),
+    api.core.listNamespacedService({ namespace: ns }),
+    api.core.listNamespace(),
+    api.core.listNamespacedPod({ namespace: ns }),
+    api.custom.listNamespacedCustomObject({ ...CRD.volumeReplication, namespace: ns }) as Promise<{
+      items: Array<{ metadata: k8s.V1ObjectMeta; spec: unknown; status?: { state?: string } }>;
+    }>,
+    api.custom.listClusterCustomObject(CRD.volumeSnapshotContent) as Promise<{ items: unknown[] }>,
+  ]);
+  return {
+    claims: pvcs.items.map((c) => ({ ...pick(c), volume: c.spec?.volumeName, phase: c.status?.phase })),
+    volumes: pvs.items.map((v) => ({
+      ...pick(v),
+      claim: `${v.spec?.claimRef?.namespace}/${v.spec?.claimRef?.name}`,
+      policy: v.spec?.persistentVolumeReclaimPolicy,
+      handle: v.spec?.csi?.volumeHandle,
+      phase: v.status?.phase,
+    })),
+    workloads: [...sts.items, ...deploys.items].map((w) => ({
+      ...pick(w),
+      replicas: w.spec?.replicas,
+      image: w.spec?.template.spec?.containers[0]?.image,
+    })),
+    services: services.items.map((s) => ({ ...pick(s), selector: s.spec?.selector })),
+    namespaces: namespaces.items.map((n) => n.metadata?.name).sort(),
+    pods: pods.items.map((p) => p.metadata?.uid).sort(),
+    replications: vrs.items.map((v) => ({ name: v.metadata.name, spec: v.spec, state: v.status?.state })),
+    snapshotContents: contents.items.length,
+  };
+}
+
+/** What must not change at the array: each production volume's copies, roles and fences. */
+async function arrayFingerprint(): Promise<unknown> {
+  return (await sim.volumes())
+    .map((v) => ({
+      handle: v.handle,
+      origin: v.origin,
+      copies: v.copies.map((c) => ({ site: c.site, role: c.role, fenced: c.fenced, lineage: c.lineage })),
+      splitBrain: v.splitBrain,
+    }))
+    .sort((a, b) => a.handle.localeCompare(b.handle));
+}
+
+async function fingerprint() {
+  return {
+    dcA: await siteFingerprint(dcA),
+    dcB: await siteFingerprint(dcB),
+    array: await arrayFingerprint(),
+    witness: await temporal.witness.state('orders'),
+  };
+}
+
+const primaryWrites = async (): Promise<number> =>
+  (await sim.volumes())
+    .filter((v) => v.origin.namespace === 'orders')
+    .reduce((sum, v) => sum + (v.copies.find((c) => c.role === 'primary')?.seq ?? 0), 0);
+
+async function drillNamespaceExists(): Promise<boolean> {
+  return (await dcB.core.listNamespace()).items.some((n) => n.metadata?.name === 'orders-drill');
+}
+
+describe('drills', () => {
+  it('a drill of orders passes within its objectives and changes nothing in production, which keeps writing', async () => {
+    const before = await fingerprint();
+    const writesBefore = await primaryWrites();
+    const started = await pivot(['drill', 'run', 'orders', '--json', '--reason', 'quarterly DR test']);
+    expect({ code: started.code, stderr: started.stderr }).toEqual({
+      code: 0,
+      stderr: 'orders: drill on dc-b started (pivot-drill:orders)\n',
+    });
+    // While it runs: the copy is isolated, and a second trigger attaches instead of a rival drill.
+    await waitUntil('the drill copy to be isolated', async () => {
+      const policies = await networking
+        .listNamespacedNetworkPolicy({ namespace: 'orders-drill' })
+        .catch(() => ({ items: [] as k8s.V1NetworkPolicy[] }));
+      return policies.items.some((p) => p.metadata?.name === DRILL_POLICY) || 'no policy yet';
+    });
+    const policy = await networking.readNamespacedNetworkPolicy({
+      namespace: 'orders-drill',
+      name: DRILL_POLICY,
+    });
+    expect(policy.spec).toMatchObject({
+      podSelector: {},
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [{ _from: [{ podSelector: {} }] }],
+    });
+    const again = await pivot(['drill', 'run', 'orders']);
+    expect(again.stderr).toContain('orders: a drill is already running (pivot-drill:orders): attached to it');
+
+    const watched = await pivot(['watch', 'drill:orders', '--json']);
+    expect(watched.code).toBe(0);
+    const report = JSON.parse(watched.stdout) as DrillReport;
+    expect(report).toMatchObject({ operation: 'drill', outcome: 'succeeded', from: 'dc-a', to: 'dc-b' });
+    expect(report.drill).toMatchObject({
+      site: 'dc-b',
+      namespace: 'orders-drill',
+      verdict: 'pass',
+      reasons: [],
+      cleanup: { done: true },
+      versions: { pivot: PIVOT_VERSION },
+    });
+    expect(report.drill.clones.map((c) => c.claim).sort()).toEqual([
+      'data-mysql-0',
+      'data-mysql-1',
+      'data-mysql-2',
+      'data-redis-0',
+    ]);
+    expect(report.drill.achieved.rtoMs).toBeLessThanOrEqual(report.drill.objectives.rtoMs);
+    expect(report.drill.achieved.rpoMs).toBeLessThanOrEqual(report.drill.objectives.rpoMs);
+    expect(report.steps.map((s) => [s.id, s.state])).toEqual([
+      ['preflight', 'succeeded'],
+      ['isolate', 'succeeded'],
+      ['clone-replicas', 'succeeded'],
+      ['start-workloads', 'succeeded'],
+      ['hooks-post-promote', 'succeeded'],
+      ['verify', 'succeeded'],
+      ['cleanup', 'succeeded'],
+    ]);
+
+    // Production kept writing through the drill, and nothing in it changed.
+    expect(await primaryWrites()).toBeGreaterThan(writesBefore);
+    expect(await fingerprint()).toEqual(before);
+
+    // The evidence is kept, listed, and renders as HTML in headless Chromium.
+    const list = await pivot(['drill', 'list', 'orders', '--json']);
+    expect((JSON.parse(list.stdout) as { drills: Array<{ id: string }> }).drills[0]?.id).toBe(
+      report.drill.id,
+    );
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const htmlFile = join(ARTIFACTS, `drill-${report.drill.id}.html`);
+    const shown = await pivot(['drill', 'report', report.drill.id, '--out', htmlFile]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain(`drill ${report.drill.id} on dc-b (orders-drill) — PASS`);
+    expect(shown.stderr).toContain(`HTML report: ${htmlFile}`);
+    const html = readFileSync(htmlFile, 'utf8');
+    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/i); // self-contained
+    const png = join(ARTIFACTS, `drill-${report.drill.id}.png`);
+    const chromium = ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars'];
+    const dom = await run('chromium', [...chromium, '--dump-dom', `file://${htmlFile}`], { timeout: 60_000 });
+    expect(dom.stdout).toContain('DR drill of orders');
+    expect(dom.stdout).toMatch(/class="verdict pass">PASS</);
+    await run(
+      'chromium',
+      [...chromium, `--screenshot=${png}`, '--window-size=1100,1400', `file://${htmlFile}`],
+      {
+        timeout: 60_000,
+      },
+    );
+    const header = readFileSync(png).subarray(0, 8);
+    expect(header.equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))).toBe(true);
+    expect(statSync(png).size).toBeGreaterThan(10_000);
+  }, 300_000);
+
+  it('a drill whose copy fails its checks fails with the reason, and still cleans up', async () => {
+    const before = await fingerprint();
+    const [orders] = loadRunbookDir(join(REPO_ROOT, 'runbooks'), ['dc-a', 'dc-b']);
+    const failing: Hook = {
+      name: 'schema-check',
+      phase: 'post-promote',
+      exec: {
+        selector: { 'app.kubernetes.io/name': 'mysql' },
+        command: ['sh', '-c', 'echo "table orders.items is missing" >&2; exit 3'],
+      },
+      timeout: '30s',
+      onError: 'fail',
+    };
+    const input: DrillInput = {
+      runbook: { ...orders!, spec: { ...orders!.spec, hooks: [...orders!.spec.hooks, failing] } },
+      active: 'dc-a',
+      site: 'dc-b',
+      requestedBy: 'drills test',
+      reason: 'a copy that fails its checks',
+      versions: { pivot: PIVOT_VERSION, runbook: 'test' },
+      retentionDays: 1,
+    };
+    const report = (await temporal.client.workflow.execute('drill', {
+      taskQueue: CONTROL_TASK_QUEUE,
+      workflowId: drillWorkflowId('orders'),
+      args: [input],
+    })) as DrillReport;
+    expect(report.outcome).toBe('failed');
+    expect(report.drill.verdict).toBe('fail');
+    expect(report.drill.reasons.join('\n')).toContain('step hooks-post-promote failed');
+    expect(report.drill.reasons.join('\n')).toContain('table orders.items is missing');
+    expect(report.drill.cleanup.done).toBe(true);
+    expect(report.steps.find((s) => s.id === 'cleanup')?.state).toBe('succeeded');
+    expect(await drillNamespaceExists()).toBe(false);
+    expect(await fingerprint()).toEqual(before);
+  }, 300_000);
+
+  it.each([
+    ['aborted with `pivot drill abort`', 'abort'],
+    ['cancelled through Temporal', 'cancel'],
+  ])(
+    'a drill %s cleans up',
+    async (_how, how) => {
+      const before = await fingerprint();
+      expect((await pivot(['drill', 'run', 'orders'])).code).toBe(0);
+      const handle = temporal.client.workflow.getHandle(drillWorkflowId('orders'));
+      await waitUntil('the drill to be cloning or starting', async () => {
+        const r = await handle.query<DrillReport>('progress');
+        return ['clone-replicas', 'start-workloads'].includes(r.currentStep ?? '') || `at ${r.currentStep}`;
+      });
+      if (how === 'abort') {
+        const aborted = await pivot(['drill', 'abort', 'orders', '--reason', 'change freeze']);
+        expect(aborted.code).toBe(0);
+      } else {
+        await handle.cancel();
+      }
+      const report = (await handle.result()) as DrillReport;
+      expect(report.outcome).toBe('aborted');
+      expect(report.drill).toMatchObject({ verdict: 'fail', cleanup: { done: true } });
+      if (how === 'abort') {
+        expect(report.decisions).toEqual([
+          expect.objectContaining({ action: 'abort', by: 'lab-operator', reason: 'change freeze' }),
+        ]);
+      }
+      expect(await drillNamespaceExists()).toBe(false);
+      expect(await fingerprint()).toEqual(before);
+    },
+    300_000,
+  );
+
+  it('an unknown drill id: exit 2 with what to do', async () => {
+    const r = await pivot(['drill', 'report', 'payments']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('no drill of payments is kept');
+    expect(r.stderr).toContain('next: run one: `pivot drill run payments`');
+  });
+});

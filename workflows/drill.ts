@@ -1,0 +1,291 @@
+/**
+ * The drill (docs/adr/0004-drills.md): proves on the standby site that an application would come
+ * up within its objectives, on clones of its replicas in an isolated namespace, and cleans up
+ * everything it made, always: after success, failure, an abort or a cancellation. Production is
+ * only read. The report is the evidence: steps and timings, objectives vs achieved, the verdict
+ * with its reasons, the versions; the control worker keeps it for the retention period.
+ */
+import { CancellationScope, isCancellation, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { DrillClone, DrillPlace } from '../activities/drill.ts';
+import { workloadKey, workloadRefs, type StepContext } from '../activities/types.ts';
+import { parseDuration } from '../runbook/duration.ts';
+import type { Runbook } from '../runbook/types.ts';
+import {
+  abortUpdate,
+  controlActivities,
+  progressQuery,
+  siteActivities,
+  type DecisionRequest,
+} from './engine.ts';
+import { describeError, OperationTracker, type OperationReport } from './progress.ts';
+import { hookSteps } from './steps.ts';
+
+export interface DrillInput {
+  runbook: Runbook;
+  /** The active site (only read) and the standby site the drill runs on. */
+  active: string;
+  site: string;
+  requestedBy: string;
+  reason: string;
+  trigger?: string;
+  /** Evidence: the Pivot version and the runbook's digest, as the starter saw them. */
+  versions: { pivot: string; runbook: string };
+  /** How long the evidence is kept (days). */
+  retentionDays: number;
+}
+
+export interface DrillEvidence {
+  id: string;
+  site: string;
+  namespace: string;
+  mode: 'clone';
+  objectives: { rtoMs: number; rpoMs: number };
+  /** Would-be RTO: clone, start, hooks and checks; RPO: the clones' data age at the snapshot. */
+  achieved: { rtoMs?: number; rpoMs?: number };
+  verdict: 'pass' | 'fail';
+  reasons: string[];
+  clones: DrillClone[];
+  cleanup: { done: boolean; removed: string[]; error?: string };
+  versions: { pivot: string; runbook: string };
+}
+
+export interface DrillReport extends OperationReport {
+  drill: DrillEvidence;
+}
+
+const compactTime = (d: Date): string => d.toISOString().replace(/[-:.]/g, '').slice(0, 18);
+
+export async function drill(input: DrillInput): Promise<DrillReport> {
+  const { runbook, site, active } = input;
+  const app = runbook.metadata.name;
+  const namespace = runbook.spec.namespaces[0] ?? 'default';
+  const id = `${app}-${compactTime(workflowInfo().runStartTime)}`;
+  const place: DrillPlace = { id, app, namespace, drillNamespace: `${namespace}-drill`.slice(0, 63) };
+  const tracker = new OperationTracker(
+    {
+      app,
+      operation: 'drill',
+      from: active,
+      to: site,
+      requestedBy: input.requestedBy,
+      reason: input.reason,
+      ...(input.trigger ? { trigger: input.trigger } : {}),
+      mode: 'planned',
+    },
+    [
+      ['preflight', `check both sites and read what the drill copies (production is only read)`, site],
+      ['isolate', `create the isolated namespace ${place.drillNamespace} on ${site}`, site],
+      [
+        'clone-replicas',
+        `snapshot the replicas on ${site} and clone them into ${place.drillNamespace}`,
+        site,
+      ],
+      ['start-workloads', `start copies of the workloads in ${place.drillNamespace}, in start order`, site],
+      ...hookSteps(runbook, 'post-promote', site),
+      ['verify', 'run the health checks on the drill copy', site],
+      ['cleanup', `delete ${place.drillNamespace} and the snapshots`, site],
+    ],
+  );
+  const evidence: DrillEvidence = {
+    id,
+    site,
+    namespace: place.drillNamespace,
+    mode: 'clone',
+    objectives: {
+      rtoMs: parseDuration(runbook.spec.objectives.rto) ?? 0,
+      rpoMs: parseDuration(runbook.spec.objectives.rpo) ?? 0,
+    },
+    achieved: {},
+    verdict: 'fail',
+    reasons: [],
+    clones: [],
+    cleanup: { done: false, removed: [] },
+    versions: input.versions,
+  };
+  const report = (): DrillReport => ({
+    ...tracker.report(),
+    drill: JSON.parse(JSON.stringify(evidence)) as DrillEvidence,
+  });
+  setHandler(progressQuery, report);
+
+  const work = new CancellationScope();
+  let abortedBy: DecisionRequest | undefined;
+  setHandler(
+    abortUpdate,
+    (r) => {
+      abortedBy = r;
+      tracker.decisions.push({
+        action: 'abort',
+        by: r.by,
+        at: new Date().toISOString(),
+        ...(r.reason ? { reason: r.reason } : {}),
+      });
+      work.cancel();
+      return report();
+    },
+    {
+      validator: (r: DecisionRequest) => {
+        if (typeof r?.by !== 'string' || r.by.trim() === '') throw new Error('say who decides (by)');
+        if (tracker.finished || abortedBy) throw new Error(`the drill of ${app} is already ending`);
+      },
+    },
+  );
+
+  let failure: unknown;
+  try {
+    await work.run(() => rehearse(input, place, tracker, evidence));
+  } catch (err) {
+    failure = err;
+  }
+
+  // Always: clean up, even when cancelled (a non-cancellable scope), then keep the evidence.
+  await CancellationScope.nonCancellable(async () => {
+    try {
+      const { removed } = await tracker.step('cleanup', () =>
+        siteActivities(site, 'storageWait').cleanupDrill(place),
+      );
+      evidence.cleanup = { done: true, removed };
+    } catch (err) {
+      evidence.cleanup = { done: false, removed: [], error: describeError(err) };
+    }
+    const cancelled = failure !== undefined && (isCancellation(failure) || abortedBy !== undefined);
+    judge(evidence, tracker, failure, cancelled);
+    if (cancelled) {
+      tracker.finish(
+        'aborted',
+        abortedBy ? `aborted by ${abortedBy.by}` : 'cancelled',
+        'nothing to do: the drill cleaned up',
+      );
+    } else if (evidence.verdict === 'pass') {
+      tracker.finish('succeeded');
+    } else {
+      tracker.finish(
+        'failed',
+        failure ?? evidence.reasons.join('; '),
+        evidence.cleanup.done
+          ? 'fix what the reasons say, then run the drill again'
+          : `remove what the drill left on ${site} (namespace ${place.drillNamespace}, snapshot contents pivot-drill-${place.drillNamespace}-*), then fix the cause`,
+      );
+    }
+    await controlActivities().recordDrill(app, id, report(), input.retentionDays);
+  });
+  return report();
+}
+
+/** The drill's work up to the health checks; the caller cleans up whatever happens here. */
+async function rehearse(
+  input: DrillInput,
+  place: DrillPlace,
+  tracker: OperationTracker,
+  evidence: DrillEvidence,
+): Promise<void> {
+  const { runbook, site, active } = input;
+  const app = runbook.metadata.name;
+  const standby = siteActivities(site, 'storageWait');
+  const workloads = workloadRefs(runbook);
+
+  const { ctx, volumes, replicas } = await tracker.step('preflight', async () => {
+    const state = await controlActivities().witnessState(app);
+    if (state.activeSite !== active) {
+      throw new Error(`the witness names ${state.activeSite ?? 'no'} active site, not ${active}: re-plan`);
+    }
+    if (site === active) throw new Error(`${site} is the active site: a drill runs on the standby`);
+    if (state.fencedSites.includes(site)) {
+      throw new Error(`${site} is fenced: its copies may have diverged; reprotect it before drilling`);
+    }
+    const volumes = await standby.describeVolumes(runbook);
+    let replicas: Record<string, number>;
+    try {
+      replicas = await siteActivities(active, 'bestEffort').currentReplicas(workloads);
+    } catch {
+      const record = await controlActivities().protection(app);
+      if (!record)
+        throw new Error(`${active} does not answer and no protection record names the replica counts`);
+      replicas = record.replicas;
+      tracker.note(`${active} did not answer: replica counts from the protection record of ${record.at}`);
+    }
+    const ctx: StepContext = { app, operationId: place.id, epoch: state.epoch };
+    return { ctx, volumes, replicas };
+  });
+
+  await tracker.step('isolate', () => standby.isolateDrill(ctx, place));
+  const started = Date.now();
+  evidence.clones = await tracker.step('clone-replicas', () => standby.cloneReplicas(ctx, place, volumes));
+  const copies = await tracker.step('start-workloads', async () => {
+    const copies = await standby.copyWorkloads(ctx, place, workloads);
+    await standby.scaleUpWorkloads(ctx, copies, drillCounts(workloads, copies, replicas));
+    return copies;
+  });
+  const hooks = runbook.spec.hooks.filter((h) => h.phase === 'post-promote');
+  if (hooks.length > 0) {
+    await tracker.step('hooks-post-promote', async () => {
+      for (const hook of hooks) {
+        const timeoutMs = parseDuration(hook.timeout) ?? 60_000;
+        try {
+          if (hook.exec) await standby.runExecHook(ctx, hook, place.drillNamespace, timeoutMs);
+          else await standby.runJobHook(ctx, hook, place.drillNamespace, timeoutMs);
+        } catch (err) {
+          if (hook.onError === 'fail') throw err;
+          tracker.note(`hook ${hook.name} failed and its policy is continue: ${describeError(err)}`);
+        }
+      }
+    });
+  }
+  await tracker.step('verify', async () => {
+    for (const check of runbook.spec.healthChecks) {
+      if (check.kind === 'WorkloadsReady') {
+        await standby.scaleUpWorkloads(ctx, copies, drillCounts(workloads, copies, replicas));
+      }
+    }
+  });
+  evidence.achieved.rtoMs = Date.now() - started;
+}
+
+/** The production replica counts, keyed by the drill copies. */
+function drillCounts(
+  workloads: ReturnType<typeof workloadRefs>,
+  copies: ReturnType<typeof workloadRefs>,
+  replicas: Record<string, number>,
+): Record<string, number> {
+  return Object.fromEntries(
+    copies.map((c, i) => [workloadKey(c), replicas[workloadKey(workloads[i]!)] ?? 0]),
+  );
+}
+
+/** The verdict: every step passed, the objectives were met, and the drill cleaned up. */
+function judge(
+  evidence: DrillEvidence,
+  tracker: OperationTracker,
+  failure: unknown,
+  cancelled: boolean,
+): void {
+  const reasons: string[] = [];
+  if (cancelled) reasons.push('the drill was cancelled before it finished');
+  else if (failure !== undefined) {
+    const step = tracker.report().steps.find((s) => s.state === 'failed');
+    reasons.push(`${step ? `step ${step.id} failed: ` : ''}${describeError(failure)}`);
+  }
+  const syncs = evidence.clones.map((c) =>
+    c.lastSyncTime ? Date.parse(c.snapshotAt) - Date.parse(c.lastSyncTime) : NaN,
+  );
+  if (evidence.clones.length > 0) {
+    if (syncs.some((s) => Number.isNaN(s))) {
+      reasons.push('a replica reports no last sync time: the clone data age is unknown');
+    } else {
+      evidence.achieved.rpoMs = Math.max(0, ...syncs);
+      if (evidence.achieved.rpoMs > evidence.objectives.rpoMs) {
+        reasons.push(
+          `RPO objective missed: the clones' data was ${(evidence.achieved.rpoMs / 1000).toFixed(1)} s old (objective ${evidence.objectives.rpoMs / 1000} s)`,
+        );
+      }
+    }
+  }
+  if (evidence.achieved.rtoMs !== undefined && evidence.achieved.rtoMs > evidence.objectives.rtoMs) {
+    reasons.push(
+      `RTO objective missed: up and verified in ${(evidence.achieved.rtoMs / 1000).toFixed(1)} s (objective ${evidence.objectives.rtoMs / 1000} s)`,
+    );
+  }
+  if (!evidence.cleanup.done) reasons.push(`the cleanup failed: ${evidence.cleanup.error ?? 'unknown'}`);
+  evidence.reasons = reasons;
+  evidence.verdict = reasons.length === 0 ? 'pass' : 'fail';
+}
