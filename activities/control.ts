@@ -4,6 +4,7 @@
 import type { StartedOperation } from '../api/operations.ts';
 import type { AlertRule } from '../config/types.ts';
 import { StorageSimClient } from '../lab/storage-sim/client.ts';
+import type { DrillInput } from '../workflows/drill.ts';
 import type { MeasuredLoss } from '../workflows/progress.ts';
 import { LockHeldError, StaleEpochError, type AppWitnessState, type Witness } from '../witness/witness.ts';
 import { FAILURE, failure } from './failures.ts';
@@ -25,6 +26,22 @@ export interface ControlOptions {
   storageSimulatorUrl?: string;
   /** Plans and starts what an alert rule asks for (api/operations.ts), as the API would. */
   startAlertOperation?: (rule: AlertRule) => Promise<{ operations: StartedOperation[]; detail?: string }>;
+  /** Plans the drills a schedule asks for, from the current runbooks and sites. */
+  planDrills?: (request: DrillRequest) => Promise<PlannedDrills>;
+}
+
+/** What a drill schedule asks for when it fires. */
+export interface DrillRequest {
+  apps?: string[];
+  site?: string;
+  schedule: string;
+  reason: string;
+}
+
+export interface PlannedDrills {
+  drills: DrillInput[];
+  /** Applications the plan refuses, with why. */
+  refused: string[];
 }
 
 const staleEpoch = (app: string, err: StaleEpochError) =>
@@ -41,6 +58,12 @@ const LOCK_TTL_MS = 6 * 60 * 60 * 1000;
 
 export function createControlActivities(witness: Witness, options: ControlOptions = {}) {
   return {
+    /** The drills a schedule's selection plans now (the standby of each application as it stands). */
+    async planDrills(request: DrillRequest): Promise<PlannedDrills> {
+      if (!options.planDrills) throw new Error('this worker has no configuration to plan drills with');
+      return options.planDrills(request);
+    },
+
     /** The witness's view of an application (active site, epoch, fenced sites), read only. */
     async witnessState(app: string): Promise<AppWitnessState> {
       return witness.state(app);

@@ -30,6 +30,18 @@ import {
 import { createHookRouter } from './hooks.ts';
 import { renderDrillHtml } from './evidence-html.ts';
 import type { ApiMetrics } from './metrics.ts';
+import {
+  createDrillSchedule,
+  deleteDrillSchedule,
+  describeDrillSchedule,
+  listDrillSchedules,
+  NoSuchScheduleError,
+  ScheduleInputError,
+  setDrillSchedulePaused,
+  validateSchedule,
+  type Blackout,
+  type DrillScheduleSpec,
+} from './schedules.ts';
 import type { DrillReport } from '../workflows/drill.ts';
 import {
   decide,
@@ -91,6 +103,9 @@ function field<T>(body: unknown, name: string, check: (v: unknown) => v is T, wh
 const isString = (v: unknown): v is string => typeof v === 'string' && v.trim() !== '';
 const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
 const isBoolean = (v: unknown): v is boolean => typeof v === 'boolean';
+/** `{[name]: value}` when the value is given, else nothing (for optional fields under exactOptionalPropertyTypes). */
+const optional = <K extends string, V>(name: K, value: V | undefined): { [P in K]?: V } =>
+  (value === undefined ? {} : { [name]: value }) as { [P in K]?: V };
 const isConcurrency = (v: unknown): v is number =>
   Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 10;
 
@@ -278,6 +293,112 @@ export function createApp(deps: ApiDeps): express.Express {
     );
   }
 
+  // Drill schedules (Temporal Schedules firing scheduledDrill).
+  const auditSchedule = async (who: string, name: string, what: string, targets: string[]) => {
+    for (const target of targets) {
+      await witness.audit(target, {
+        actor: who,
+        action: `api:drill-schedule-${what}`,
+        detail: name,
+        epoch: (await witness.state(target)).epoch,
+      });
+    }
+  };
+
+  app.get(
+    '/v1/drill-schedules',
+    can('read'),
+    route(async (_req, res) => {
+      res.json({ schedules: await listDrillSchedules(client) });
+    }),
+  );
+
+  app.post(
+    '/v1/drill-schedules',
+    can('operate'),
+    route(async (req, res) => {
+      requireJson(req);
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const spec: DrillScheduleSpec = {
+        name: field(body, 'name', isString, 'a schedule name') ?? '',
+        reason: field(body, 'reason', isString, 'a non-empty string') ?? '',
+        ...optional('apps', field(body, 'apps', isStringList, 'a list of application names')),
+        ...optional('site', field(body, 'site', isString, 'a site name')),
+        ...optional('cron', field(body, 'cron', isString, 'a cron expression')),
+        ...optional('every', field(body, 'every', isString, 'a duration, e.g. 6h')),
+        ...optional('timezone', field(body, 'timezone', isString, 'an IANA time zone')),
+        ...optional('jitter', field(body, 'jitter', isString, 'a duration, e.g. 10m')),
+        ...optional('blackouts', field(body, 'blackouts', Array.isArray, 'a list of windows') as Blackout[]),
+      };
+      if (!spec.reason) throw new HttpError(400, 'invalid-request', 'reason: say why (it is recorded)');
+      try {
+        validateSchedule(spec);
+      } catch (err) {
+        if (err instanceof ScheduleInputError) throw new HttpError(400, 'invalid-request', err.message);
+        throw err;
+      }
+      const inputs = await deps.gather({ ...optional('apps', spec.apps), ...optional('site', spec.site) });
+      if (spec.site && !config.sites.some((x) => x.name === spec.site)) {
+        throw new HttpError(404, 'unknown', `unknown site ${spec.site}`, {
+          hint: `known: ${config.sites.map((x) => x.name).join(', ')}`,
+        });
+      }
+      const principal = principalOf(res);
+      await createDrillSchedule(client, spec, principal.name);
+      await auditSchedule(
+        principal.name,
+        spec.name,
+        'create',
+        inputs.runbooks.map((r) => r.metadata.name),
+      );
+      res.status(201).json({ schedule: await describeDrillSchedule(client, spec.name) });
+    }),
+  );
+
+  app.get(
+    '/v1/drill-schedules/:name',
+    can('read'),
+    route(async (req, res) => {
+      res.json({ schedule: await describeDrillSchedule(client, String(req.params['name'])) });
+    }),
+  );
+
+  for (const [action, paused] of [
+    ['pause', true],
+    ['resume', false],
+  ] as const) {
+    app.post(
+      `/v1/drill-schedules/:name/${action}`,
+      can('operate'),
+      route(async (req, res) => {
+        requireJson(req);
+        const reason = field(req.body, 'reason', isString, 'a non-empty string') ?? `${action}d`;
+        const principal = principalOf(res);
+        const name = String(req.params['name']);
+        const schedule = await setDrillSchedulePaused(
+          client,
+          name,
+          paused,
+          `${action}d by ${principal.name}: ${reason}`,
+        );
+        await auditSchedule(principal.name, name, action, schedule.apps ?? []);
+        res.json({ schedule });
+      }),
+    );
+  }
+
+  app.delete(
+    '/v1/drill-schedules/:name',
+    can('operate'),
+    route(async (req, res) => {
+      const name = String(req.params['name']);
+      const schedule = await describeDrillSchedule(client, name);
+      await deleteDrillSchedule(client, name);
+      await auditSchedule(principalOf(res).name, name, 'delete', schedule.apps ?? []);
+      res.status(204).end();
+    }),
+  );
+
   // Drill evidence, kept in the witness for the retention period.
   app.get(
     '/v1/drills',
@@ -337,6 +458,14 @@ export function createApp(deps: ApiDeps): express.Express {
       res.status(400).json({ error: 'malformed-json', message: 'the body is not valid JSON' });
     } else if (err instanceof SelectionError) {
       res.status(404).json({ error: 'unknown', message: err.message, hint: err.hint });
+    } else if (err instanceof NoSuchScheduleError) {
+      res.status(404).json({
+        error: 'unknown-schedule',
+        message: err.message,
+        hint: 'GET /v1/drill-schedules lists them',
+      });
+    } else if (err instanceof ScheduleInputError) {
+      res.status(400).json({ error: 'invalid-request', message: err.message });
     } else if (err instanceof NoSuchOperationError) {
       res.status(404).json({ error: 'unknown-operation', message: err.message });
     } else if (err instanceof DecisionRefusedError) {

@@ -152,32 +152,18 @@ export async function startOperations(
   if (planned.length === 0 || (plan.refused.length > 0 && !request.site)) return { plan, started: [] };
   const { operation, site } = request;
   if (operation === 'drill') {
-    // One drill per application, on its standby; for a site, every application active there.
     const started: StartedOperation[] = [];
-    for (const p of planned) {
-      const runbook = runbooks.find((r) => r.metadata.name === p.app)!;
-      const input: DrillInput = {
-        runbook,
-        active: p.from,
-        site: p.to,
-        requestedBy: request.requestedBy,
-        reason: request.reason,
-        trigger: request.trigger,
-        versions: {
-          pivot: PIVOT_VERSION,
-          runbook: `sha256:${sha256Hex(JSON.stringify(runbook)).slice(0, 16)}`,
-        },
-        retentionDays: config.drills?.retentionDays ?? 400,
-      };
-      const workflowId = drillWorkflowId(p.app);
+    for (const input of drillInputs(request, inputs, planned)) {
+      const app = input.runbook.metadata.name;
+      const workflowId = drillWorkflowId(app);
       const s = await startOne(client, 'drill', workflowId, [input]);
       started.push({
         workflowId,
         runId: s.runId,
         type: s.type,
-        app: p.app,
-        from: p.from,
-        to: p.to,
+        app,
+        from: input.active,
+        to: input.site,
         attached: s.attached,
       });
     }
@@ -234,6 +220,30 @@ export async function startOperations(
     });
   }
   return { plan, started };
+}
+
+/**
+ * The drills a request plans: one per application, on its standby (for a site, every application
+ * active there), with the versions and retention the evidence records.
+ */
+export function drillInputs(request: OperationRequest, inputs: Inputs, planned?: AppPlan[]): DrillInput[] {
+  const { config, runbooks } = inputs;
+  return (planned ?? planRequest(request, inputs).planned).map((p) => {
+    const runbook = runbooks.find((r) => r.metadata.name === p.app)!;
+    return {
+      runbook,
+      active: p.from,
+      site: p.to,
+      requestedBy: request.requestedBy,
+      reason: request.reason,
+      trigger: request.trigger,
+      versions: {
+        pivot: PIVOT_VERSION,
+        runbook: `sha256:${sha256Hex(JSON.stringify(runbook)).slice(0, 16)}`,
+      },
+      retentionDays: config.drills?.retentionDays ?? 400,
+    };
+  });
 }
 
 /** The operations under way for the request's applications (or site), as attached results. */

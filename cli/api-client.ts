@@ -23,6 +23,7 @@ import {
   type StartedResponse,
 } from '../api/contract.ts';
 import type { DecisionAction } from '../api/operations.ts';
+import type { DrillScheduleSpec, DrillScheduleView } from '../api/schedules.ts';
 import type { Role } from '../config/types.ts';
 import { labLayout } from '../lab/layout.ts';
 import type { Plan } from '../planner/plan.ts';
@@ -133,6 +134,31 @@ export class PivotApi {
       action === 'approve' ? 'approve' : 'operate',
       body,
     );
+  }
+
+  schedules(): Promise<{ schedules: DrillScheduleView[] }> {
+    return this.call('GET', '/v1/drill-schedules', 'read');
+  }
+
+  schedule(name: string): Promise<{ schedule: DrillScheduleView }> {
+    return this.call('GET', `/v1/drill-schedules/${encodeURIComponent(name)}`, 'read');
+  }
+
+  createSchedule(spec: DrillScheduleSpec): Promise<{ schedule: DrillScheduleView }> {
+    return this.call('POST', '/v1/drill-schedules', 'operate', spec);
+  }
+
+  pauseSchedule(name: string, paused: boolean, reason?: string): Promise<{ schedule: DrillScheduleView }> {
+    return this.call(
+      'POST',
+      `/v1/drill-schedules/${encodeURIComponent(name)}/${paused ? 'pause' : 'resume'}`,
+      'operate',
+      reason ? { reason } : {},
+    );
+  }
+
+  async deleteSchedule(name: string): Promise<void> {
+    await this.call('DELETE', `/v1/drill-schedules/${encodeURIComponent(name)}`, 'operate');
   }
 
   drills(app?: string): Promise<DrillsResponse> {

@@ -10,7 +10,9 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { AnyReport, DrillSummary } from '../api/contract.ts';
+import type { Blackout, DrillScheduleSpec, DrillScheduleView } from '../api/schedules.ts';
 import { formatPlan } from '../planner/format.ts';
+import { SelectionError } from '../planner/inputs.ts';
 import { ApiError, PivotApi } from './api-client.ts';
 import { follow, print } from './operation-commands.ts';
 import { EXIT, printJson, runCommand } from './output.ts';
@@ -94,6 +96,8 @@ export function registerDrillCommands(program: Command): void {
       }),
     );
 
+  registerScheduleCommands(drill);
+
   drill
     .command('abort <app>')
     .description('stop the running drill of an application; it cleans up what it made')
@@ -116,6 +120,145 @@ async function findDrill(api: PivotApi, idOrApp: string) {
   }
   const id = await latestDrill(api, idOrApp);
   return { id, report: (await api.drill(id)).report };
+}
+
+function registerScheduleCommands(drill: Command): void {
+  const schedule = drill
+    .command('schedule')
+    .description('drill schedules (Temporal Schedules): cron or interval, time zone, jitter, blackouts');
+
+  schedule
+    .command('create <name> [app...]')
+    .description('drill these applications (or --site) on a schedule; a firing while a drill runs is skipped')
+    .option('--site <site>', 'every application active on this site')
+    .option('--cron <expr>', 'five-field cron, e.g. "0 3 * * 1" (Mondays 03:00)')
+    .option('--every <duration>', 'a fixed interval instead, e.g. 6h')
+    .option('--timezone <tz>', 'IANA time zone for --cron and blackouts, e.g. Europe/Zurich')
+    .option('--jitter <duration>', 'start up to this much later, at random, e.g. 10m')
+    .option(
+      '--blackout <window>',
+      'never fire in this window: days=SATURDAY,SUNDAY and/or hours=8-18, joined by ";" (repeatable)',
+      (value: string, all: string[] = []) => [...all, value],
+    )
+    .option('--reason <text>', 'why (recorded)', 'scheduled DR drill')
+    .option('--json', 'print the schedule as JSON')
+    .action((name: string, apps: string[], opts: ScheduleOptions) =>
+      runCommand(async () => {
+        const spec: DrillScheduleSpec = {
+          name,
+          reason: opts.reason,
+          ...(apps.length ? { apps } : {}),
+          ...(opts.site ? { site: opts.site } : {}),
+          ...(opts.cron ? { cron: opts.cron } : {}),
+          ...(opts.every ? { every: opts.every } : {}),
+          ...(opts.timezone ? { timezone: opts.timezone } : {}),
+          ...(opts.jitter ? { jitter: opts.jitter } : {}),
+          ...(opts.blackout?.length ? { blackouts: opts.blackout.map(parseBlackout) } : {}),
+        };
+        showSchedule((await new PivotApi().createSchedule(spec)).schedule, opts.json);
+        return EXIT.ok;
+      }),
+    );
+
+  schedule
+    .command('list')
+    .description('every drill schedule, with its next runs')
+    .option('--json', 'print them as JSON')
+    .action((opts: { json?: boolean }) =>
+      runCommand(async () => {
+        const { schedules } = await new PivotApi().schedules();
+        if (opts.json) printJson({ schedules });
+        else if (schedules.length === 0) process.stdout.write('no drill schedule\n');
+        else for (const s of schedules) showSchedule(s, false);
+        return EXIT.ok;
+      }),
+    );
+
+  schedule
+    .command('show <name>')
+    .description('a drill schedule: its spec, state, next and recent runs')
+    .option('--json', 'print it as JSON')
+    .action((name: string, opts: { json?: boolean }) =>
+      runCommand(async () => {
+        showSchedule((await new PivotApi().schedule(name)).schedule, opts.json);
+        return EXIT.ok;
+      }),
+    );
+
+  for (const [action, paused] of [
+    ['pause', true],
+    ['resume', false],
+  ] as const) {
+    schedule
+      .command(`${action} <name>`)
+      .description(`${action} a drill schedule`)
+      .option('--reason <text>', 'why (kept in the schedule note)')
+      .option('--json', 'print the schedule as JSON')
+      .action((name: string, opts: { reason?: string; json?: boolean }) =>
+        runCommand(async () => {
+          showSchedule((await new PivotApi().pauseSchedule(name, paused, opts.reason)).schedule, opts.json);
+          return EXIT.ok;
+        }),
+      );
+  }
+
+  schedule
+    .command('delete <name>')
+    .description('delete a drill schedule (running drills go on)')
+    .action((name: string) =>
+      runCommand(async () => {
+        await new PivotApi().deleteSchedule(name);
+        process.stderr.write(`drill schedule ${name} deleted\n`);
+        return EXIT.ok;
+      }),
+    );
+}
+
+interface ScheduleOptions {
+  site?: string;
+  cron?: string;
+  every?: string;
+  timezone?: string;
+  jitter?: string;
+  blackout?: string[];
+  reason: string;
+  json?: boolean;
+}
+
+/** `days=SATURDAY,SUNDAY;hours=0-6` → a blackout window (the API checks the values). */
+export function parseBlackout(text: string): Blackout {
+  const window: Blackout = { comment: text };
+  for (const part of text
+    .split(';')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const [key, value = ''] = part.split('=', 2).map((x) => x.trim());
+    if (key === 'days')
+      window.daysOfWeek = value.split(',').map((d) => d.trim().toUpperCase()) as Blackout['daysOfWeek'];
+    else if (key === 'hours') {
+      const m = /^(\d{1,2})(?:-(\d{1,2}))?$/.exec(value);
+      if (!m) throw new SelectionError(`--blackout ${text}: hours=H or hours=H-H`, 'e.g. hours=8-18');
+      window.hours = { start: Number(m[1]), end: Number(m[2] ?? m[1]) };
+    } else throw new SelectionError(`--blackout ${text}: unknown key ${key}`, 'use days=... and hours=...');
+  }
+  return window;
+}
+
+function showSchedule(s: DrillScheduleView, json?: boolean): void {
+  if (json) {
+    printJson(s);
+    return;
+  }
+  const what = s.apps?.join(', ') ?? `site ${s.site}`;
+  const when = s.cron ? `cron "${s.cron}"${s.timezone ? ` (${s.timezone})` : ''}` : `every ${s.every}`;
+  const lines = [
+    `${s.name}: drill ${what}, ${when}${s.jitter ? `, jitter ${s.jitter}` : ''} — ${s.paused ? 'PAUSED' : 'active'}`,
+    ...(s.note ? [`  note: ${s.note}`] : []),
+    ...s.blackouts.map((b) => `  blackout: ${b.comment ?? JSON.stringify(b)}`),
+    `  next: ${s.nextRuns.slice(0, 3).join(', ') || '-'}`,
+    `  skipped (a drill was still running): ${s.skippedOverlap}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 async function latestDrill(api: PivotApi, app: string): Promise<string> {

@@ -9,7 +9,13 @@ import { Runtime } from '@temporalio/worker';
 import { createLogger } from '../common/logging.ts';
 import { connectSite } from '../common/k8s.ts';
 import { findConfig, loadConfig } from '../config/load.ts';
-import { connectClient, startOperations, type OperationRequest } from '../api/operations.ts';
+import {
+  connectClient,
+  drillInputs,
+  planRequest,
+  startOperations,
+  type OperationRequest,
+} from '../api/operations.ts';
 import { gatherInputsFor } from '../planner/inputs.ts';
 import { witnessRedis } from '../witness/connect.ts';
 import { Witness } from '../witness/witness.ts';
@@ -66,6 +72,25 @@ async function main(): Promise<void> {
     closers.push(temporal.close);
     worker = await createControlWorker(connection, config.temporal.namespace, witness, {
       ...(config.lab ? { storageSimulatorUrl: config.lab.storageSimulatorUrl } : {}),
+      planDrills: async (selection) => {
+        const request: OperationRequest = {
+          operation: 'drill',
+          ...(selection.apps?.length ? { apps: selection.apps } : {}),
+          ...(selection.site ? { site: selection.site } : {}),
+          requestedBy: `schedule:${selection.schedule}`,
+          reason: selection.reason,
+          trigger: `schedule:${selection.schedule}`,
+        };
+        const inputs = await gatherInputsFor(config, {
+          ...(selection.apps?.length ? { apps: selection.apps } : {}),
+          ...(selection.site ? { site: selection.site } : {}),
+        });
+        const { plan, planned } = planRequest(request, inputs);
+        const refused = plan.refused.map((r) => `${r.app}: ${r.reasons.join('; ')}`);
+        // Named applications: one refused stops the whole run, as it does for the API.
+        const go = selection.site || refused.length === 0 ? planned : [];
+        return { drills: drillInputs(request, inputs, go), refused };
+      },
       startAlertOperation: async (rule) => {
         const request: OperationRequest = {
           operation: rule.operation,

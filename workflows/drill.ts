@@ -5,7 +5,14 @@
  * only read. The report is the evidence: steps and timings, objectives vs achieved, the verdict
  * with its reasons, the versions; the control worker keeps it for the retention period.
  */
-import { CancellationScope, isCancellation, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  executeChild,
+  isCancellation,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { DrillClone, DrillPlace } from '../activities/drill.ts';
 import { workloadKey, workloadRefs, type StepContext } from '../activities/types.ts';
 import { parseDuration } from '../runbook/duration.ts';
@@ -18,6 +25,7 @@ import {
   type DecisionRequest,
 } from './engine.ts';
 import { describeError, OperationTracker, type OperationReport } from './progress.ts';
+import { drillWorkflowId } from './ids.ts';
 import { hookSteps } from './steps.ts';
 
 export interface DrillInput {
@@ -288,4 +296,52 @@ function judge(
   if (!evidence.cleanup.done) reasons.push(`the cleanup failed: ${evidence.cleanup.error ?? 'unknown'}`);
   evidence.reasons = reasons;
   evidence.verdict = reasons.length === 0 ? 'pass' : 'fail';
+}
+
+/** What a drill schedule starts each time it fires (api/schedules.ts). */
+export interface ScheduledDrillInput {
+  schedule: string;
+  apps?: string[];
+  site?: string;
+  reason: string;
+}
+
+export interface ScheduledDrillResult {
+  schedule: string;
+  drills: Array<{ app: string; id?: string; outcome: string; verdict?: 'pass' | 'fail'; detail?: string }>;
+  refused: string[];
+}
+
+/**
+ * One firing of a drill schedule: plans the drills now (the standby of each application as it
+ * stands) and runs them as children under their usual ids, so that a scheduled drill and a
+ * manual one of the same application never run at once. It lasts as long as its drills: with the
+ * schedule's overlap policy SKIP, a firing while one runs is skipped.
+ */
+export async function scheduledDrill(input: ScheduledDrillInput): Promise<ScheduledDrillResult> {
+  const { drills, refused } = await controlActivities().planDrills({
+    ...(input.apps ? { apps: input.apps } : {}),
+    ...(input.site ? { site: input.site } : {}),
+    schedule: input.schedule,
+    reason: input.reason,
+  });
+  const results = await Promise.all(
+    drills.map(async (d): Promise<ScheduledDrillResult['drills'][number]> => {
+      const app = d.runbook.metadata.name;
+      try {
+        const report = await executeChild(drill, {
+          workflowId: drillWorkflowId(app),
+          args: [d],
+          parentClosePolicy: 'REQUEST_CANCEL',
+        });
+        return { app, id: report.drill.id, outcome: report.outcome, verdict: report.drill.verdict };
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) {
+          return { app, outcome: 'skipped', detail: 'a drill of this application was already running' };
+        }
+        return { app, outcome: 'failed', detail: describeError(err) };
+      }
+    }),
+  );
+  return { schedule: input.schedule, drills: results, refused };
 }

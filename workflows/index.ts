@@ -8,4 +8,4 @@ export { failover } from './failover.ts';
 export { reprotect } from './reprotect.ts';
 export { siteSwitchover, siteFailover } from './site.ts';
 export { alertTrigger } from './alert.ts';
-export { drill } from './drill.ts';
+export { drill, scheduledDrill } from './drill.ts';

@@ -122,6 +122,43 @@ describe('access control', () => {
     },
     {
       method: 'GET',
+      path: '/v1/drill-schedules',
+      doc: '/v1/drill-schedules',
+      allowed: ['viewer', 'operator', 'approver', 'admin'],
+      okStatus: 200,
+    },
+    {
+      method: 'POST',
+      path: '/v1/drill-schedules',
+      doc: '/v1/drill-schedules',
+      allowed: ['operator', 'admin'],
+      body: { name: 'access-test', apps: ['orders'], reason: 'access test' }, // neither cron nor every
+      okStatus: 400,
+    },
+    {
+      method: 'GET',
+      path: '/v1/drill-schedules/no-such-schedule',
+      doc: '/v1/drill-schedules/{name}',
+      allowed: ['viewer', 'operator', 'approver', 'admin'],
+      okStatus: 404,
+    },
+    {
+      method: 'POST',
+      path: '/v1/drill-schedules/no-such-schedule/pause',
+      doc: '/v1/drill-schedules/{name}/pause',
+      allowed: ['operator', 'admin'],
+      body: {},
+      okStatus: 404,
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/drill-schedules/no-such-schedule',
+      doc: '/v1/drill-schedules/{name}',
+      allowed: ['operator', 'admin'],
+      okStatus: 404,
+    },
+    {
+      method: 'GET',
       path: '/v1/drills',
       doc: '/v1/drills',
       allowed: ['viewer', 'operator', 'approver', 'admin'],

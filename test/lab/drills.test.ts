@@ -18,6 +18,7 @@ import { DRILL_POLICY } from '../../activities/drill.ts';
 import { REPO_ROOT } from '../../lab/layout.ts';
 import { loadRunbookDir } from '../../planner/inputs.ts';
 import type { Hook } from '../../runbook/types.ts';
+import type { DrillScheduleView } from '../../api/schedules.ts';
 import type { DrillInput, DrillReport } from '../../workflows/drill.ts';
 import { drillWorkflowId } from '../../workflows/ids.ts';
 import { pivot, sim, site } from './helpers.ts';
@@ -275,6 +276,104 @@ describe('drills', () => {
     },
     300_000,
   );
+
+  it('a drill schedule fires on time, never runs two drills at once, and pauses', async () => {
+    const created = Date.now();
+    const name = 'every-15s';
+    try {
+      const c = await pivot(['drill', 'schedule', 'create', name, 'orders', '--every', '15s', '--json']);
+      expect(c.code).toBe(0);
+      const asked = JSON.parse(c.stdout) as DrillScheduleView;
+      expect(asked).toMatchObject({ name, apps: ['orders'], every: '15s', paused: false });
+      expect(Date.parse(asked.nextRuns[0]!) - Date.now()).toBeLessThanOrEqual(15_000); // within one interval
+      // A drill takes longer than 15 s (its cleanup alone waits for a namespace to go): the
+      // firings while one runs are skipped.
+      let shown: DrillScheduleView | undefined;
+      await waitUntil(
+        'two scheduled runs and a skipped firing',
+        async () => {
+          shown = JSON.parse(
+            (await pivot(['drill', 'schedule', 'show', name, '--json'])).stdout,
+          ) as DrillScheduleView;
+          return (
+            (shown.recentRuns.length >= 2 && shown.skippedOverlap >= 1) || JSON.stringify(shown.recentRuns)
+          );
+        },
+        { timeoutMs: 150_000, intervalMs: 3000 },
+      );
+      for (const r of shown!.recentRuns) {
+        expect(Date.parse(r.startedAt) - Date.parse(r.scheduledAt)).toBeLessThan(5000); // on time
+      }
+      const paused = await pivot(['drill', 'schedule', 'pause', name, '--reason', 'freeze', '--json']);
+      expect(JSON.parse(paused.stdout)).toMatchObject({
+        paused: true,
+        note: 'paused by lab-operator: freeze',
+      });
+    } finally {
+      await pivot(['drill', 'schedule', 'delete', name]);
+    }
+    await waitUntil('the last scheduled drill to end', async () => {
+      const d = await temporal.client.workflow.getHandle(drillWorkflowId('orders')).describe();
+      return d.status.name !== 'RUNNING' || 'running';
+    });
+    // The drills of orders since the schedule was made never overlapped, and ran as the schedule.
+    const runs: Array<{ start: number; end: number; runId: string }> = [];
+    for await (const w of temporal.client.workflow.list({
+      query: `WorkflowId = '${drillWorkflowId('orders')}' AND StartTime > '${new Date(created).toISOString()}'`,
+    })) {
+      runs.push({ start: w.startTime.getTime(), end: w.closeTime?.getTime() ?? Infinity, runId: w.runId });
+    }
+    runs.sort((a, b) => a.start - b.start);
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < runs.length; i++) expect(runs[i]!.start).toBeGreaterThanOrEqual(runs[i - 1]!.end);
+    const first = (await temporal.client.workflow
+      .getHandle(drillWorkflowId('orders'), runs[0]!.runId)
+      .result()) as DrillReport;
+    expect(first).toMatchObject({ trigger: `schedule:${name}`, outcome: 'succeeded' });
+  }, 300_000);
+
+  it('a blackout window keeps a schedule from firing in it', async () => {
+    const hour = new Date().getUTCHours();
+    const name = 'blacked-out';
+    try {
+      const c = await pivot([
+        'drill',
+        'schedule',
+        'create',
+        name,
+        'orders',
+        '--every',
+        '15s',
+        '--timezone',
+        'UTC',
+        '--blackout',
+        `hours=${hour}`,
+        '--json',
+      ]);
+      expect(c.code).toBe(0);
+      const s = JSON.parse(c.stdout) as DrillScheduleView;
+      const nextHour = new Date();
+      nextHour.setUTCHours(hour + 1, 0, 0, 0);
+      expect(s.nextRuns.length).toBeGreaterThan(0);
+      expect(s.nextRuns.every((t) => Date.parse(t) >= nextHour.getTime())).toBe(true);
+      expect(s.blackouts).toEqual([{ comment: `hours=${hour}`, hours: { start: hour, end: hour } }]);
+    } finally {
+      await pivot(['drill', 'schedule', 'delete', name]);
+    }
+    const bad = await pivot([
+      'drill',
+      'schedule',
+      'create',
+      'bad',
+      'orders',
+      '--every',
+      '1h',
+      '--blackout',
+      'hours=25',
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('blackouts: hours from 0 to 23');
+  }, 120_000);
 
   it('an unknown drill id: exit 2 with what to do', async () => {
     const r = await pivot(['drill', 'report', 'payments']);

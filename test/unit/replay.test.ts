@@ -26,6 +26,7 @@ describe('replay of recorded histories', () => {
       'failover-needs-attention-retried.binpb',
       'probe-sites.binpb',
       'reprotect-succeeded.binpb',
+      'scheduled-drill-passed.binpb',
       'site-switchover-succeeded.binpb',
       'switchover-aborted.binpb',
       'switchover-rolled-back.binpb',
