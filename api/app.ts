@@ -114,6 +114,9 @@ export function createApp(deps: ApiDeps): express.Express {
   const auth = new Authenticator(config.api);
   const limits = createLimits(config.api);
   const can = (p: Parameters<typeof requirePermission>[1]) => requirePermission(auth, p, limits);
+  metrics.watchDrills(async () =>
+    (await witness.drills(500)).map((json) => drillSummary(JSON.parse(json) as DrillReport)),
+  );
   const app = express();
   app.disable('x-powered-by');
   app.use((req, res, next) => {

@@ -1,9 +1,11 @@
 /**
  * The API's Prometheus metrics (prom-client), units in their names: requests and their duration,
  * operations started by type and trigger, replication lag against the RPO objective per
- * application, and the process's own figures.
+ * application, the last drill per application (read from the kept evidence at each scrape), and
+ * the process's own figures.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DrillSummary } from './contract.ts';
 
 export class ApiMetrics {
   readonly registry = new Registry();
@@ -46,8 +48,52 @@ export class ApiMetrics {
     registers: [this.registry],
   });
 
+  /** Where the drill gauges read the kept drills from, at each scrape (set by the app). */
+  private drillSource: (() => Promise<DrillSummary[]>) | undefined;
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'pivot_api_' });
+    const perApp = (name: string, help: string, pick: (latest: DrillSummary[]) => number | undefined) => {
+      const source = () => this.drillSource;
+      return new Gauge({
+        name,
+        help,
+        labelNames: ['app'],
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          const drills = (await source()?.()) ?? [];
+          for (const app of new Set(drills.map((d) => d.app))) {
+            const value = pick(drills.filter((d) => d.app === app)); // newest first
+            if (value !== undefined) this.set({ app }, value);
+          }
+        },
+      });
+    };
+    const seconds = (iso: string | undefined) => (iso ? Date.parse(iso) / 1000 : undefined);
+    perApp(
+      'pivot_drill_last_success_timestamp_seconds',
+      'When the last passing drill of the application ended (Unix time)',
+      (ds) => seconds(ds.find((d) => d.verdict === 'pass')?.endedAt),
+    );
+    perApp(
+      'pivot_drill_last_run_timestamp_seconds',
+      'When the last drill of the application ended, whatever its verdict (Unix time)',
+      (ds) => seconds(ds[0]?.endedAt),
+    );
+    perApp('pivot_drill_last_passed', '1 if the last drill of the application passed, else 0', (ds) =>
+      ds[0] ? (ds[0].verdict === 'pass' ? 1 : 0) : undefined,
+    );
+    perApp(
+      'pivot_drill_last_rto_seconds',
+      'The would-be RTO the last drill of the application measured',
+      (ds) => (ds[0]?.achieved.rtoMs !== undefined ? ds[0].achieved.rtoMs / 1000 : undefined),
+    );
+  }
+
+  /** The drill gauges are read from the kept evidence at each scrape. */
+  watchDrills(source: () => Promise<DrillSummary[]>): void {
+    this.drillSource = source;
   }
 
   get contentType(): string {

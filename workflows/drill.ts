@@ -224,7 +224,15 @@ async function rehearse(
     await standby.scaleUpWorkloads(ctx, copies, drillCounts(workloads, copies, replicas));
     return copies;
   });
-  const hooks = runbook.spec.hooks.filter((h) => h.phase === 'post-promote');
+  // The drill copy lives only in the drill namespace: every hook runs there, whatever namespace
+  // the runbook gives it (validation fills in the production one).
+  const hooks = runbook.spec.hooks
+    .filter((h) => h.phase === 'post-promote')
+    .map((h) => ({
+      ...h,
+      ...(h.job ? { job: { ...h.job, namespace: place.drillNamespace } } : {}),
+      ...(h.exec ? { exec: { ...h.exec, namespace: place.drillNamespace } } : {}),
+    }));
   if (hooks.length > 0) {
     await tracker.step('hooks-post-promote', async () => {
       for (const hook of hooks) {

@@ -21,7 +21,9 @@ import type { Hook } from '../../runbook/types.ts';
 import type { DrillScheduleView } from '../../api/schedules.ts';
 import type { DrillInput, DrillReport } from '../../workflows/drill.ts';
 import { drillWorkflowId } from '../../workflows/ids.ts';
-import { pivot, sim, site } from './helpers.ts';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { parse } from 'yaml';
+import { pivot, sim, site, status } from './helpers.ts';
 import { connectPivot, type LabPivot } from './temporal.ts';
 
 const run = promisify(execFile);
@@ -79,7 +81,11 @@ async function siteFingerprint(api: SiteApi): Promise<unknown> {
     })),
     services: services.items.map((s) => ({ ...pick(s), selector: s.spec?.selector })),
     namespaces: namespaces.items.map((n) => n.metadata?.name).sort(),
-    pods: pods.items.map((p) => p.metadata?.uid).sort(),
+    // Hook Jobs' pods come and go with their TTL; they are checked by jobsSince().
+    pods: pods.items
+      .filter((p) => !p.metadata?.ownerReferences?.some((o) => o.kind === 'Job'))
+      .map((p) => p.metadata?.uid)
+      .sort(),
     replications: vrs.items.map((v) => ({ name: v.metadata.name, spec: v.spec, state: v.status?.state })),
     snapshotContents: contents.items.length,
   };
@@ -106,6 +112,21 @@ async function fingerprint() {
   };
 }
 
+/** Jobs created in a production namespace since `since` (a drill's hooks must run in its own). */
+async function jobsSince(since: number): Promise<string[]> {
+  const found: string[] = [];
+  for (const api of [dcA, dcB]) {
+    const jobs = await api.kubeConfig
+      .makeApiClient(k8s.BatchV1Api)
+      .listNamespacedJob({ namespace: 'orders' });
+    for (const j of jobs.items) {
+      if ((j.metadata?.creationTimestamp?.getTime() ?? 0) >= since)
+        found.push(`${api.site}/${j.metadata?.name}`);
+    }
+  }
+  return found;
+}
+
 const primaryWrites = async (): Promise<number> =>
   (await sim.volumes())
     .filter((v) => v.origin.namespace === 'orders')
@@ -119,6 +140,7 @@ describe('drills', () => {
   it('a drill of orders passes within its objectives and changes nothing in production, which keeps writing', async () => {
     const before = await fingerprint();
     const writesBefore = await primaryWrites();
+    const drillStarted = Date.now() - 1000;
     const started = await pivot(['drill', 'run', 'orders', '--json', '--reason', 'quarterly DR test']);
     expect({ code: started.code, stderr: started.stderr }).toEqual({
       code: 0,
@@ -176,6 +198,27 @@ describe('drills', () => {
     // Production kept writing through the drill, and nothing in it changed.
     expect(await primaryWrites()).toBeGreaterThan(writesBefore);
     expect(await fingerprint()).toEqual(before);
+    expect(await jobsSince(drillStarted)).toEqual([]);
+
+    // The API's metrics show it, and the alerting rules read only metrics the API exports.
+    const families = parsePrometheusTextFormat(
+      await (await fetch(`${(await status()).api.url}/metrics`)).text(),
+    ) as Array<{ name: string; metrics: Array<{ labels?: Record<string, string>; value?: string }> }>;
+    const gauge = (name: string) =>
+      families.find((f) => f.name === name)?.metrics.find((m) => m.labels?.['app'] === 'orders');
+    expect(Number(gauge('pivot_drill_last_success_timestamp_seconds')?.value)).toBe(
+      Date.parse(report.endedAt!) / 1000,
+    );
+    expect(gauge('pivot_drill_last_passed')?.value).toBe('1');
+    const rules = parse(
+      readFileSync(join(REPO_ROOT, 'deploy', 'prometheus', 'pivot-drills.rules.yaml'), 'utf8'),
+    ) as {
+      groups: Array<{ rules: Array<{ alert: string; expr: string }> }>;
+    };
+    const used = rules.groups.flatMap((g) => g.rules.flatMap((r) => r.expr.match(/pivot_[a-z_]+/g) ?? []));
+    expect(used.length).toBeGreaterThan(0);
+    for (const name of used)
+      expect({ name, exported: families.some((f) => f.name === name) }).toEqual({ name, exported: true });
 
     // The evidence is kept, listed, and renders as HTML in headless Chromium.
     const list = await pivot(['drill', 'list', 'orders', '--json']);
@@ -209,6 +252,7 @@ describe('drills', () => {
 
   it('a drill whose copy fails its checks fails with the reason, and still cleans up', async () => {
     const before = await fingerprint();
+    const drillStarted = Date.now() - 1000;
     const [orders] = loadRunbookDir(join(REPO_ROOT, 'runbooks'), ['dc-a', 'dc-b']);
     const failing: Hook = {
       name: 'schema-check',
@@ -242,6 +286,7 @@ describe('drills', () => {
     expect(report.steps.find((s) => s.id === 'cleanup')?.state).toBe('succeeded');
     expect(await drillNamespaceExists()).toBe(false);
     expect(await fingerprint()).toEqual(before);
+    expect(await jobsSince(drillStarted)).toEqual([]);
   }, 300_000);
 
   it.each([
