@@ -106,6 +106,7 @@ const isBoolean = (v: unknown): v is boolean => typeof v === 'boolean';
 /** `{[name]: value}` when the value is given, else nothing (for optional fields under exactOptionalPropertyTypes). */
 const optional = <K extends string, V>(name: K, value: V | undefined): { [P in K]?: V } =>
   (value === undefined ? {} : { [name]: value }) as { [P in K]?: V };
+const isDrillMode = (v: unknown): v is 'clone' | 'switchover' => v === 'clone' || v === 'switchover';
 const isConcurrency = (v: unknown): v is number =>
   Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 10;
 
@@ -222,6 +223,8 @@ export function createApp(deps: ApiDeps): express.Express {
       const to = field(body, 'to', isString, 'a site name');
       const dryRun = field(body, 'dryRun', isBoolean, 'true or false') ?? false;
       const concurrency = field(body, 'concurrency', isConcurrency, 'an integer from 1 to 10');
+      const mode = field(body, 'mode', isDrillMode, 'clone or switchover (drills only)');
+      if (mode && operation !== 'drill') throw new HttpError(400, 'invalid-request', 'mode: drills only');
       const principal = principalOf(res);
       const inputs = await deps.gather({ apps, ...(site ? { site } : {}) });
       const request = {
@@ -233,6 +236,7 @@ export function createApp(deps: ApiDeps): express.Express {
         reason,
         trigger: req.get('user-agent') === CLI_USER_AGENT ? 'cli' : 'api',
         ...(concurrency ? { concurrency } : {}),
+        ...(mode ? { mode } : {}),
       };
       if (dryRun) {
         res.json({ dryRun: true, plan: planRequest(request, inputs).plan } satisfies DryRunResponse);

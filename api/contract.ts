@@ -35,6 +35,8 @@ export interface OperationRequestBody {
   dryRun?: boolean;
   /** Site operations: applications moved at once within a wave (1 to 10, default 2). */
   concurrency?: number;
+  /** Drills: on clones (default), or a real switchover and failback (needs approval). */
+  mode?: 'clone' | 'switchover';
 }
 
 export interface DryRunResponse {

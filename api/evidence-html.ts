@@ -35,9 +35,11 @@ export function renderDrillHtml(report: DrillReport, generatedAt = new Date()): 
 <style>${STYLE}</style></head>
 <body>
 <h1>DR drill of ${escape(report.app)} <span class="verdict ${d.verdict === 'pass' ? 'pass' : 'fail'}">${escape(d.verdict.toUpperCase())}</span></h1>
-<p>Drill <code>${escape(d.id)}</code>: the application was brought up on clones of its replicas on
-<strong>${escape(d.site)}</strong> (namespace <code>${escape(d.namespace)}</code>, isolated by a NetworkPolicy),
-while production stayed on ${escape(report.from)}, untouched.</p>
+<p>Drill <code>${escape(d.id)}</code>: ${
+    d.mode === 'switchover'
+      ? `a real switchover of the application from ${escape(report.from)} to <strong>${escape(d.site)}</strong>, then a failback home (approved beforehand).`
+      : `the application was brought up on clones of its replicas on <strong>${escape(d.site)}</strong> (namespace <code>${escape(d.namespace)}</code>, isolated by a NetworkPolicy), while production stayed on ${escape(report.from)}, untouched.`
+  }</p>
 <table class="meta">
 ${row(['Outcome', report.outcome])}
 ${row(['Requested by', `${report.requestedBy}${report.trigger ? ` (${report.trigger})` : ''}`])}

@@ -21,6 +21,7 @@ import type { DecisionRequest, OperationInput } from '../workflows/engine.ts';
 import { sha256Hex } from '../common/digest.ts';
 import { PIVOT_VERSION } from '../common/version.ts';
 import type { DrillInput } from '../workflows/drill.ts';
+import type { SwitchoverDrillInput } from '../workflows/switchover-drill.ts';
 import { drillWorkflowId, operationWorkflowId, siteOperationWorkflowId } from '../workflows/ids.ts';
 import type { OperationReport } from '../workflows/progress.ts';
 import type { SiteOperationInput, SiteOperationReport } from '../workflows/site.ts';
@@ -42,6 +43,8 @@ export interface OperationRequest {
   /** cli, api, alert:<rule>, schedule... */
   trigger: string;
   concurrency?: number;
+  /** Drills: on clones (default), or a real switchover and failback. */
+  mode?: 'clone' | 'switchover';
 }
 
 export interface StartedOperation {
@@ -156,7 +159,26 @@ export async function startOperations(
     for (const input of drillInputs(request, inputs, planned)) {
       const app = input.runbook.metadata.name;
       const workflowId = drillWorkflowId(app);
-      const s = await startOne(client, 'drill', workflowId, [input]);
+      const s =
+        request.mode === 'switchover'
+          ? await startOne(client, 'switchoverDrill', workflowId, [
+              {
+                switchover: {
+                  runbook: input.runbook,
+                  from: input.active,
+                  to: input.site,
+                  requestedBy: request.requestedBy,
+                  reason: request.reason,
+                  trigger: request.trigger,
+                  storageClassMap: config.storageClassMap,
+                },
+                approvalRequired: (config.drills?.switchoverApproval ?? 'required') === 'required',
+                twoPersonRule: config.api.twoPersonRule ?? false,
+                versions: input.versions,
+                retentionDays: input.retentionDays,
+              } satisfies SwitchoverDrillInput,
+            ])
+          : await startOne(client, 'drill', workflowId, [input]);
       started.push({
         workflowId,
         runId: s.runId,

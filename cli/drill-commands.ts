@@ -29,39 +29,50 @@ export function registerDrillCommands(program: Command): void {
     .option('--wait', 'follow the drills until they end; exit 0 only if every one passed')
     .option('--json', 'print the reports as JSON')
     .option('--reason <text>', 'why (recorded in the evidence)', 'drill requested from the CLI')
-    .action((apps: string[], opts: { site?: string; wait?: boolean; json?: boolean; reason: string }) =>
-      runCommand(async () => {
-        const api = new PivotApi();
-        let started;
-        try {
-          started = await api.start({
-            operation: 'drill',
-            apps,
-            ...(opts.site ? { site: opts.site } : {}),
-            reason: opts.reason,
-          });
-        } catch (err) {
-          if (err instanceof ApiError && err.status === 409 && err.body.plan) {
-            process.stderr.write(`${formatPlan(err.body.plan)}\n`);
-            return EXIT.failed;
+    .option(
+      '--mode <mode>',
+      'clone (default: production untouched) or switchover (a real switchover and failback, after approval)',
+      'clone',
+    )
+    .action(
+      (
+        apps: string[],
+        opts: { site?: string; wait?: boolean; json?: boolean; reason: string; mode: string },
+      ) =>
+        runCommand(async () => {
+          const api = new PivotApi();
+          let started;
+          try {
+            started = await api.start({
+              operation: 'drill',
+              apps,
+              ...(opts.site ? { site: opts.site } : {}),
+              reason: opts.reason,
+              mode: opts.mode as 'clone' | 'switchover',
+            });
+          } catch (err) {
+            if (err instanceof ApiError && err.status === 409 && err.body.plan) {
+              process.stderr.write(`${formatPlan(err.body.plan)}\n`);
+              return EXIT.failed;
+            }
+            throw err;
           }
-          throw err;
-        }
-        for (const r of started.refused) process.stderr.write(`REFUSED ${r.app}: ${r.reasons.join('; ')}\n`);
-        for (const s of started.operations) {
-          process.stderr.write(
-            s.attached
-              ? `${s.app}: a drill is already running (${s.workflowId}): attached to it\n`
-              : `${s.app}: drill on ${s.to} started (${s.workflowId})\n`,
-          );
-        }
-        if (!opts.wait) return EXIT.ok;
-        const reports: AnyReport[] = [];
-        for (const s of started.operations) reports.push(await follow(api, s.workflowId, undefined));
-        if (opts.json) printJson(reports.length === 1 ? reports[0] : reports);
-        else for (const r of reports) print(r, false);
-        return reports.every((r) => r.outcome === 'succeeded') ? EXIT.ok : EXIT.failed;
-      }),
+          for (const r of started.refused)
+            process.stderr.write(`REFUSED ${r.app}: ${r.reasons.join('; ')}\n`);
+          for (const s of started.operations) {
+            process.stderr.write(
+              s.attached
+                ? `${s.app}: a drill is already running (${s.workflowId}): attached to it\n`
+                : `${s.app}: drill on ${s.to} started (${s.workflowId})\n`,
+            );
+          }
+          if (!opts.wait) return EXIT.ok;
+          const reports: AnyReport[] = [];
+          for (const s of started.operations) reports.push(await follow(api, s.workflowId, undefined));
+          if (opts.json) printJson(reports.length === 1 ? reports[0] : reports);
+          else for (const r of reports) print(r, false);
+          return reports.every((r) => r.outcome === 'succeeded') ? EXIT.ok : EXIT.failed;
+        }),
     );
 
   drill

@@ -53,6 +53,13 @@ export function formatReport(r: OperationReport): string {
 
 function formatDrillEvidence(r: DrillReport): string[] {
   const d = r.drill;
+  if (d.mode === 'switchover') {
+    return [
+      `  drill ${d.id}: a real switchover to ${d.site} and back — ${d.verdict.toUpperCase()}`,
+      `  RTO ${secs(d.achieved.rtoMs)} (objective ${secs(d.objectives.rtoMs)}); data lost over ${secs(d.achieved.rpoMs)} (RPO objective ${secs(d.objectives.rpoMs)})`,
+      ...d.reasons.map((reason) => `  reason: ${reason}`),
+    ];
+  }
   const lines = [
     `  drill ${d.id} on ${d.site} (${d.namespace}) — ${d.verdict.toUpperCase()}`,
     `  RTO would be ${secs(d.achieved.rtoMs)} (objective ${secs(d.objectives.rtoMs)}); clone data age ${secs(d.achieved.rpoMs)} (RPO objective ${secs(d.objectives.rpoMs)})`,

@@ -164,7 +164,10 @@ export const CONFIG_SCHEMA = {
     drills: {
       type: 'object',
       additionalProperties: false,
-      properties: { retentionDays: { type: 'integer', minimum: 1, maximum: 3650 } },
+      properties: {
+        retentionDays: { type: 'integer', minimum: 1, maximum: 3650 },
+        switchoverApproval: { enum: ['required', 'none'] },
+      },
     },
     alerts: {
       type: 'object',

@@ -83,7 +83,11 @@ export interface PivotConfig {
   /** Alert hooks (Grafana, Alertmanager): how deliveries authenticate, and the rules they trigger. */
   alerts?: AlertsConfig;
   /** Drills: how long their evidence is kept. */
-  drills?: { retentionDays?: number };
+  drills?: {
+    retentionDays?: number;
+    /** A drill that runs a real switchover and failback waits for an approval (default required). */
+    switchoverApproval?: 'required' | 'none';
+  };
   /** Only in the lab's configuration: the simulated array, whose write counts measure data loss. */
   lab?: { storageSimulatorUrl: string };
 }

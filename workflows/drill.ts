@@ -46,7 +46,8 @@ export interface DrillEvidence {
   id: string;
   site: string;
   namespace: string;
-  mode: 'clone';
+  /** clone: on clones, production untouched; switchover: a real switchover and failback. */
+  mode: 'clone' | 'switchover';
   objectives: { rtoMs: number; rpoMs: number };
   /** Would-be RTO: clone, start, hooks and checks; RPO: the clones' data age at the snapshot. */
   achieved: { rtoMs?: number; rpoMs?: number };

@@ -9,3 +9,4 @@ export { reprotect } from './reprotect.ts';
 export { siteSwitchover, siteFailover } from './site.ts';
 export { alertTrigger } from './alert.ts';
 export { drill, scheduledDrill } from './drill.ts';
+export { switchoverDrill } from './switchover-drill.ts';

@@ -420,6 +420,52 @@ describe('drills', () => {
     expect(bad.stderr).toContain('blackouts: hours from 0 to 23');
   }, 120_000);
 
+  it('the switchover mode rehearses the real path after its own approval, and comes home', async () => {
+    const before = await temporal.witness.state('orders');
+    const started = await pivot([
+      'drill',
+      'run',
+      'orders',
+      '--mode',
+      'switchover',
+      '--reason',
+      'annual real-path test',
+    ]);
+    expect(started.code).toBe(0);
+    const handle = temporal.client.workflow.getHandle(drillWorkflowId('orders'));
+    await waitUntil('the drill to wait for approval', async () => {
+      const r = await handle.query<DrillReport>('progress');
+      return r.waiting?.for === 'approval' || `at ${r.currentStep}`;
+    });
+    expect((await temporal.witness.state('orders')).epoch).toBe(before.epoch); // nothing moved yet
+    const operator = await pivot(['approve', 'drill:orders'], {
+      PIVOT_TOKEN: (await status()).api.tokens.operator!,
+    });
+    expect(operator.code).toBe(3); // an operator may not approve
+    expect((await pivot(['approve', 'drill:orders', '--reason', 'drill window'])).code).toBe(0);
+    const report = (await handle.result()) as DrillReport;
+    expect(report).toMatchObject({
+      outcome: 'succeeded',
+      from: 'dc-a',
+      to: 'dc-b',
+      reason: 'annual real-path test',
+    });
+    expect(report.drill).toMatchObject({
+      mode: 'switchover',
+      verdict: 'pass',
+      reasons: [],
+      achieved: { rpoMs: 0 },
+    });
+    expect(report.steps.map((s) => [s.id, s.state])).toEqual([
+      ['approval', 'succeeded'],
+      ['switchover', 'succeeded'],
+      ['failback', 'succeeded'],
+    ]);
+    expect(report.decisions).toEqual([expect.objectContaining({ action: 'approve', by: 'lab-approver' })]);
+    const after = await temporal.witness.state('orders');
+    expect(after).toMatchObject({ activeSite: 'dc-a', epoch: before.epoch + 2, fencedSites: [] });
+  }, 300_000);
+
   it('an unknown drill id: exit 2 with what to do', async () => {
     const r = await pivot(['drill', 'report', 'payments']);
     expect(r.code).toBe(2);

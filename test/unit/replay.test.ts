@@ -29,6 +29,7 @@ describe('replay of recorded histories', () => {
       'scheduled-drill-passed.binpb',
       'site-switchover-succeeded.binpb',
       'switchover-aborted.binpb',
+      'switchover-drill-passed.binpb',
       'switchover-rolled-back.binpb',
       'switchover-succeeded.binpb',
     ]);
