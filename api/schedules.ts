@@ -39,14 +39,8 @@ export interface DrillScheduleSpec {
   reason: string;
 }
 
-export interface DrillScheduleView {
-  name: string;
-  apps?: string[];
-  site?: string;
-  cron?: string;
-  every?: string;
-  timezone?: string;
-  jitter?: string;
+/** A schedule as asked for (without its reason, which is in the note), and how it stands. */
+export interface DrillScheduleView extends Omit<DrillScheduleSpec, 'blackouts' | 'reason'> {
   blackouts: Blackout[];
   paused: boolean;
   note?: string;
@@ -144,16 +138,12 @@ export async function createDrillSchedule(
 }
 
 function view(name: string, d: ScheduleDescription): DrillScheduleView {
-  const asked = (d.memo?.['pivot'] ?? {}) as Partial<DrillScheduleSpec>;
+  const { reason: _reason, blackouts, ...asked } = (d.memo?.['pivot'] ?? {}) as Partial<DrillScheduleSpec>;
+  void _reason;
   return {
+    ...asked,
     name,
-    ...(asked.apps ? { apps: asked.apps } : {}),
-    ...(asked.site ? { site: asked.site } : {}),
-    ...(asked.cron ? { cron: asked.cron } : {}),
-    ...(asked.every ? { every: asked.every } : {}),
-    ...(asked.timezone ? { timezone: asked.timezone } : {}),
-    ...(asked.jitter ? { jitter: asked.jitter } : {}),
-    blackouts: asked.blackouts ?? [],
+    blackouts: blackouts ?? [],
     paused: d.state.paused,
     ...(d.state.note ? { note: d.state.note } : {}),
     nextRuns: d.info.nextActionTimes.map((t) => t.toISOString()),

@@ -62,13 +62,62 @@ export interface DrillReport extends OperationReport {
   drill: DrillEvidence;
 }
 
-const compactTime = (d: Date): string => d.toISOString().replace(/[-:.]/g, '').slice(0, 18);
+/** A drill's id: the application and the run's start time (deterministic: from the history). */
+export function drillId(app: string): string {
+  return `${app}-${workflowInfo().runStartTime.toISOString().replace(/[-:.]/g, '').slice(0, 18)}`;
+}
+
+/** The evidence a drill starts with: the runbook's objectives, nothing achieved yet. */
+export function newEvidence(
+  runbook: Runbook,
+  fields: Pick<DrillEvidence, 'id' | 'site' | 'namespace' | 'mode' | 'versions' | 'cleanup'>,
+): DrillEvidence {
+  return {
+    ...fields,
+    objectives: {
+      rtoMs: parseDuration(runbook.spec.objectives.rto) ?? 0,
+      rpoMs: parseDuration(runbook.spec.objectives.rpo) ?? 0,
+    },
+    achieved: {},
+    verdict: 'fail',
+    reasons: [],
+    clones: [],
+  };
+}
+
+/** The report (a copy) and the progress query answering with it. */
+export function reportDrill(tracker: OperationTracker, evidence: DrillEvidence): () => DrillReport {
+  const report = (): DrillReport => ({
+    ...tracker.report(),
+    drill: JSON.parse(JSON.stringify(evidence)) as DrillEvidence,
+  });
+  setHandler(progressQuery, report);
+  return report;
+}
+
+/** Checks who decides, and records the decision in the report. */
+export function validDecider(r: DecisionRequest): void {
+  if (typeof r?.by !== 'string' || r.by.trim() === '') throw new Error('say who decides (by)');
+}
+
+export function recordDecision(
+  tracker: OperationTracker,
+  action: 'approve' | 'abort',
+  r: DecisionRequest,
+): void {
+  tracker.decisions.push({
+    action,
+    by: r.by,
+    at: new Date().toISOString(),
+    ...(r.reason ? { reason: r.reason } : {}),
+  });
+}
 
 export async function drill(input: DrillInput): Promise<DrillReport> {
   const { runbook, site, active } = input;
   const app = runbook.metadata.name;
   const namespace = runbook.spec.namespaces[0] ?? 'default';
-  const id = `${app}-${compactTime(workflowInfo().runStartTime)}`;
+  const id = drillId(app);
   const place: DrillPlace = { id, app, namespace, drillNamespace: `${namespace}-drill`.slice(0, 63) };
   const tracker = new OperationTracker(
     {
@@ -95,57 +144,48 @@ export async function drill(input: DrillInput): Promise<DrillReport> {
       ['cleanup', `delete ${place.drillNamespace} and the snapshots`, site],
     ],
   );
-  const evidence: DrillEvidence = {
+  const evidence = newEvidence(runbook, {
     id,
     site,
     namespace: place.drillNamespace,
     mode: 'clone',
-    objectives: {
-      rtoMs: parseDuration(runbook.spec.objectives.rto) ?? 0,
-      rpoMs: parseDuration(runbook.spec.objectives.rpo) ?? 0,
-    },
-    achieved: {},
-    verdict: 'fail',
-    reasons: [],
-    clones: [],
-    cleanup: { done: false, removed: [] },
     versions: input.versions,
-  };
-  const report = (): DrillReport => ({
-    ...tracker.report(),
-    drill: JSON.parse(JSON.stringify(evidence)) as DrillEvidence,
+    cleanup: { done: false, removed: [] },
   });
-  setHandler(progressQuery, report);
+  const report = reportDrill(tracker, evidence);
 
   const work = new CancellationScope();
+  /** While true, an abort cancels the rehearsal; after it, only the cleanup is left. */
+  let rehearsing = false;
   let abortedBy: DecisionRequest | undefined;
   setHandler(
     abortUpdate,
     (r) => {
       abortedBy = r;
-      tracker.decisions.push({
-        action: 'abort',
-        by: r.by,
-        at: new Date().toISOString(),
-        ...(r.reason ? { reason: r.reason } : {}),
-      });
+      recordDecision(tracker, 'abort', r);
       work.cancel();
       return report();
     },
     {
       validator: (r: DecisionRequest) => {
-        if (typeof r?.by !== 'string' || r.by.trim() === '') throw new Error('say who decides (by)');
-        if (tracker.finished || abortedBy) throw new Error(`the drill of ${app} is already ending`);
+        validDecider(r);
+        if (!rehearsing || abortedBy) {
+          throw new Error(
+            `the drill of ${app} is already ending (cleaning up): there is nothing left to abort`,
+          );
+        }
       },
     },
   );
 
   let failure: unknown;
+  rehearsing = true;
   try {
     await work.run(() => rehearse(input, place, tracker, evidence));
   } catch (err) {
     failure = err;
   }
+  rehearsing = false;
 
   // Always: clean up, even when cancelled (a non-cancellable scope), then keep the evidence.
   await CancellationScope.nonCancellable(async () => {

@@ -6,14 +6,19 @@
  * same DrillReport, mode `switchover`: the switchover's RTO and measured loss against the
  * objectives, both operations' outcomes.
  */
-import { condition, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
-import { parseDuration } from '../runbook/duration.ts';
-import type { DrillEvidence, DrillReport } from './drill.ts';
+import { condition, executeChild, setHandler } from '@temporalio/workflow';
+import {
+  drillId,
+  newEvidence,
+  recordDecision,
+  reportDrill,
+  validDecider,
+  type DrillReport,
+} from './drill.ts';
 import {
   abortUpdate,
   approveUpdate,
   controlActivities,
-  progressQuery,
   type DecisionRequest,
   type OperationInput,
 } from './engine.ts';
@@ -30,13 +35,11 @@ export interface SwitchoverDrillInput {
   approvalTimeoutMs?: number;
 }
 
-const compactTime = (d: Date): string => d.toISOString().replace(/[-:.]/g, '').slice(0, 18);
-
 export async function switchoverDrill(input: SwitchoverDrillInput): Promise<DrillReport> {
   const { switchover } = input;
   const { runbook } = switchover;
   const app = runbook.metadata.name;
-  const id = `${app}-${compactTime(workflowInfo().runStartTime)}`;
+  const id = drillId(app);
   const tracker = new OperationTracker(
     {
       app,
@@ -62,48 +65,28 @@ export async function switchoverDrill(input: SwitchoverDrillInput): Promise<Dril
       ['failback', `a real failback of ${app} to ${switchover.from}`, switchover.from],
     ],
   );
-  const evidence: DrillEvidence = {
+  const evidence = newEvidence(runbook, {
     id,
     site: switchover.to,
     namespace: runbook.spec.namespaces[0] ?? 'default',
     mode: 'switchover',
-    objectives: {
-      rtoMs: parseDuration(runbook.spec.objectives.rto) ?? 0,
-      rpoMs: parseDuration(runbook.spec.objectives.rpo) ?? 0,
-    },
-    achieved: {},
-    verdict: 'fail',
-    reasons: [],
-    clones: [],
-    cleanup: { done: true, removed: [] },
     versions: input.versions,
-  };
-  const report = (): DrillReport => ({
-    ...tracker.report(),
-    drill: JSON.parse(JSON.stringify(evidence)) as DrillEvidence,
+    cleanup: { done: true, removed: [] }, // it makes nothing to clean up
   });
-  setHandler(progressQuery, report);
+  const report = reportDrill(tracker, evidence);
 
   let approval: DecisionRequest | undefined;
   let abort: DecisionRequest | undefined;
-  const by = (r: DecisionRequest) => {
-    if (typeof r?.by !== 'string' || r.by.trim() === '') throw new Error('say who decides (by)');
-  };
   setHandler(
     approveUpdate,
     (r) => {
       approval = r;
-      tracker.decisions.push({
-        action: 'approve',
-        by: r.by,
-        at: new Date().toISOString(),
-        ...(r.reason ? { reason: r.reason } : {}),
-      });
+      recordDecision(tracker, 'approve', r);
       return report();
     },
     {
       validator: (r: DecisionRequest) => {
-        by(r);
+        validDecider(r);
         if (tracker.report().waiting?.for !== 'approval')
           throw new Error(`the drill of ${app} is not waiting for an approval`);
         if (input.twoPersonRule && r.by === switchover.requestedBy) {
@@ -116,17 +99,12 @@ export async function switchoverDrill(input: SwitchoverDrillInput): Promise<Dril
     abortUpdate,
     (r) => {
       abort = r;
-      tracker.decisions.push({
-        action: 'abort',
-        by: r.by,
-        at: new Date().toISOString(),
-        ...(r.reason ? { reason: r.reason } : {}),
-      });
+      recordDecision(tracker, 'abort', r);
       return report();
     },
     {
       validator: (r: DecisionRequest) => {
-        by(r);
+        validDecider(r);
         if (tracker.report().waiting?.for !== 'approval') {
           throw new Error(
             `the drill of ${app} can be aborted only while it waits for approval; abort its running operation instead`,

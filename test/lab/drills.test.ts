@@ -127,6 +127,20 @@ async function jobsSince(since: number): Promise<string[]> {
   return found;
 }
 
+/** A drill of the lab's orders runbook with extra post-promote hooks, started as the API would. */
+function drillOf(extra: { hooks: Hook[] }, reason: string): DrillInput {
+  const [orders] = loadRunbookDir(join(REPO_ROOT, 'runbooks'), ['dc-a', 'dc-b']);
+  return {
+    runbook: { ...orders!, spec: { ...orders!.spec, hooks: [...orders!.spec.hooks, ...extra.hooks] } },
+    active: 'dc-a',
+    site: 'dc-b',
+    requestedBy: 'drills test',
+    reason,
+    versions: { pivot: PIVOT_VERSION, runbook: 'test' },
+    retentionDays: 1,
+  };
+}
+
 const primaryWrites = async (): Promise<number> =>
   (await sim.volumes())
     .filter((v) => v.origin.namespace === 'orders')
@@ -253,7 +267,6 @@ describe('drills', () => {
   it('a drill whose copy fails its checks fails with the reason, and still cleans up', async () => {
     const before = await fingerprint();
     const drillStarted = Date.now() - 1000;
-    const [orders] = loadRunbookDir(join(REPO_ROOT, 'runbooks'), ['dc-a', 'dc-b']);
     const failing: Hook = {
       name: 'schema-check',
       phase: 'post-promote',
@@ -264,15 +277,7 @@ describe('drills', () => {
       timeout: '30s',
       onError: 'fail',
     };
-    const input: DrillInput = {
-      runbook: { ...orders!, spec: { ...orders!.spec, hooks: [...orders!.spec.hooks, failing] } },
-      active: 'dc-a',
-      site: 'dc-b',
-      requestedBy: 'drills test',
-      reason: 'a copy that fails its checks',
-      versions: { pivot: PIVOT_VERSION, runbook: 'test' },
-      retentionDays: 1,
-    };
+    const input = drillOf({ hooks: [failing] }, 'a copy that fails its checks');
     const report = (await temporal.client.workflow.execute('drill', {
       taskQueue: CONTROL_TASK_QUEUE,
       workflowId: drillWorkflowId('orders'),
@@ -296,11 +301,22 @@ describe('drills', () => {
     'a drill %s cleans up',
     async (_how, how) => {
       const before = await fingerprint();
-      expect((await pivot(['drill', 'run', 'orders'])).code).toBe(0);
-      const handle = temporal.client.workflow.getHandle(drillWorkflowId('orders'));
-      await waitUntil('the drill to be cloning or starting', async () => {
+      // A hook that takes its time keeps the drill running (clones made, workloads up) while it is stopped.
+      const slow: Hook = {
+        name: 'slow-check',
+        phase: 'post-promote',
+        exec: { selector: { 'app.kubernetes.io/name': 'mysql' }, command: ['sleep', '60'] },
+        timeout: '2m',
+        onError: 'fail',
+      };
+      const handle = await temporal.client.workflow.start('drill', {
+        taskQueue: CONTROL_TASK_QUEUE,
+        workflowId: drillWorkflowId('orders'),
+        args: [drillOf({ hooks: [slow] }, 'a drill to stop')],
+      });
+      await waitUntil('the drill to run its hooks', async () => {
         const r = await handle.query<DrillReport>('progress');
-        return ['clone-replicas', 'start-workloads'].includes(r.currentStep ?? '') || `at ${r.currentStep}`;
+        return r.currentStep === 'hooks-post-promote' || `at ${r.currentStep}`;
       });
       if (how === 'abort') {
         const aborted = await pivot(['drill', 'abort', 'orders', '--reason', 'change freeze']);
