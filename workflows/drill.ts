@@ -235,8 +235,10 @@ async function rehearse(
 
   const { ctx, volumes, replicas } = await tracker.step('preflight', async () => {
     const state = await controlActivities().witnessState(app);
-    if (state.activeSite !== active) {
-      throw new Error(`the witness names ${state.activeSite ?? 'no'} active site, not ${active}: re-plan`);
+    // Before the first operation the witness names no active site: the sites' own record (which
+    // the plan read) stands. A different one means the application moved since the plan.
+    if (state.activeSite !== undefined && state.activeSite !== active) {
+      throw new Error(`the witness names ${state.activeSite} as the active site, not ${active}: re-plan`);
     }
     if (site === active) throw new Error(`${site} is the active site: a drill runs on the standby`);
     if (state.fencedSites.includes(site)) {
