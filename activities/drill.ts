@@ -189,7 +189,13 @@ export function createDrillActivities(api: SiteApi, witness: Witness, pollMs = 5
      * pre-provisioned VolumeSnapshotContent bound to a VolumeSnapshot in the drill namespace),
      * then a claim of the same name restored from it. Returns when every clone is Bound.
      */
-    async cloneReplicas(ctx: StepContext, place: DrillPlace, volumes: VolumeSpec[]): Promise<DrillClone[]> {
+    async cloneReplicas(
+      ctx: StepContext,
+      place: DrillPlace,
+      volumes: VolumeSpec[],
+      /** The replicas' oldest last sync as the active site reported it, when this site's says nothing. */
+      activeLastSync?: string,
+    ): Promise<DrillClone[]> {
       await guardEpoch(witness, ctx, api.site, 'snapshots');
       const lastSync: Record<string, string | undefined> = {};
       for (const v of volumes) {
@@ -199,7 +205,7 @@ export function createDrillActivities(api: SiteApi, witness: Witness, pollMs = 5
             if (isNotFound(err)) return undefined;
             throw err;
           })) as { status?: { lastSyncTime?: string } } | undefined;
-        lastSync[v.claim] = vr?.status?.lastSyncTime;
+        lastSync[v.claim] = vr?.status?.lastSyncTime ?? activeLastSync;
         const content = contentName(place, v.claim);
         await createIgnoringConflict(() =>
           api.custom.createClusterCustomObject({

@@ -233,7 +233,7 @@ async function rehearse(
   const standby = siteActivities(site, 'storageWait');
   const workloads = workloadRefs(runbook);
 
-  const { ctx, volumes, replicas } = await tracker.step('preflight', async () => {
+  const { ctx, volumes, replicas, lastSync } = await tracker.step('preflight', async () => {
     const state = await controlActivities().witnessState(app);
     // Before the first operation the witness names no active site: the sites' own record (which
     // the plan read) stands. A different one means the application moved since the plan.
@@ -244,24 +244,37 @@ async function rehearse(
     if (state.fencedSites.includes(site)) {
       throw new Error(`${site} is fenced: its copies may have diverged; reprotect it before drilling`);
     }
-    const volumes = await standby.describeVolumes(runbook);
+    // What production is, from the active site (only read): its claims' volumes (a replica has
+    // the same volume handle on the standby) and replica counts; else the protection record.
+    const source = siteActivities(active, 'bestEffort');
+    let volumes;
     let replicas: Record<string, number>;
+    let lastSync: string | undefined;
     try {
-      replicas = await siteActivities(active, 'bestEffort').currentReplicas(workloads);
+      volumes = await source.describeVolumes(runbook);
+      replicas = await source.currentReplicas(workloads);
+      lastSync = await source.oldestReplicaSync(
+        volumes.map((v) => ({ namespace: v.namespace, name: v.claim })),
+      );
     } catch {
       const record = await controlActivities().protection(app);
-      if (!record)
-        throw new Error(`${active} does not answer and no protection record names the replica counts`);
-      replicas = record.replicas;
-      tracker.note(`${active} did not answer: replica counts from the protection record of ${record.at}`);
+      if (!record) throw new Error(`${active} does not answer and no protection record names the volumes`);
+      ({ volumes, replicas } = record);
+      tracker.note(
+        `${active} did not answer: volumes and replica counts from the protection record of ${record.at}`,
+      );
     }
+    if (volumes.length === 0)
+      throw new Error(`no replicated volume of ${app} was found: there is nothing to drill`);
     const ctx: StepContext = { app, operationId: place.id, epoch: state.epoch };
-    return { ctx, volumes, replicas };
+    return { ctx, volumes, replicas, lastSync };
   });
 
   await tracker.step('isolate', () => standby.isolateDrill(ctx, place));
   const started = Date.now();
-  evidence.clones = await tracker.step('clone-replicas', () => standby.cloneReplicas(ctx, place, volumes));
+  evidence.clones = await tracker.step('clone-replicas', () =>
+    standby.cloneReplicas(ctx, place, volumes, lastSync),
+  );
   const copies = await tracker.step('start-workloads', async () => {
     const copies = await standby.copyWorkloads(ctx, place, workloads);
     await standby.scaleUpWorkloads(ctx, copies, drillCounts(workloads, copies, replicas));
