@@ -239,7 +239,7 @@ export class StorageSimController {
           persistentVolumeReclaimPolicy: sc.reclaimPolicy ?? 'Delete',
           storageClassName: sc.metadata!.name!,
           volumeMode: spec.volumeMode ?? 'Filesystem',
-          csi: { driver: SIM_DRIVER, volumeHandle: handle, fsType: 'ext4' },
+          csi: provisionedCsiSource(sc, pvc, pvName, handle),
           claimRef: {
             apiVersion: 'v1',
             kind: 'PersistentVolumeClaim',
@@ -576,6 +576,52 @@ function mergeConditions(
 function sameStatus(current: Record<string, unknown> | undefined, next: Record<string, unknown>): boolean {
   if (!current) return false;
   return Object.entries(next).every(([k, v]) => JSON.stringify(current[k]) === JSON.stringify(v));
+}
+
+/** The StorageClass parameters a CSI provisioner reads itself (secrets, fsType) and never passes on. */
+const CSI_PARAM_PREFIX = 'csi.storage.k8s.io/';
+
+/** Which secret parameter becomes which secret reference of the PV (as external-provisioner maps them). */
+const SECRET_PARAMS = {
+  'controller-publish': 'controllerPublishSecretRef',
+  'node-stage': 'nodeStageSecretRef',
+  'node-publish': 'nodePublishSecretRef',
+  'controller-expand': 'controllerExpandSecretRef',
+  'node-expand': 'nodeExpandSecretRef',
+} as const;
+
+/**
+ * The PV's CSI source as a real CSI provisioner builds it from the claim's StorageClass: the
+ * class's own parameters become the volume's context (csi.volumeAttributes: the simulated driver
+ * returns them unchanged, as ceph-csi returns clusterID, pool, imageFeatures...); the reserved
+ * `csi.storage.k8s.io/` ones set fsType (default ext4; none for a Block volume, which has no
+ * filesystem) and the secret references, whose names may use the templates ${pvc.namespace},
+ * ${pvc.name} and ${pv.name}.
+ */
+export function provisionedCsiSource(
+  sc: k8s.V1StorageClass,
+  pvc: k8s.V1PersistentVolumeClaim,
+  pvName: string,
+  handle: string,
+): k8s.V1CSIPersistentVolumeSource {
+  const params = sc.parameters ?? {};
+  const resolve = (template: string) =>
+    template
+      .replaceAll('${pvc.namespace}', pvc.metadata?.namespace ?? '')
+      .replaceAll('${pvc.name}', pvc.metadata?.name ?? '')
+      .replaceAll('${pv.name}', pvName);
+  const csi: k8s.V1CSIPersistentVolumeSource = { driver: SIM_DRIVER, volumeHandle: handle };
+  if (pvc.spec?.volumeMode !== 'Block') csi.fsType = params[`${CSI_PARAM_PREFIX}fstype`] ?? 'ext4';
+  for (const [param, field] of Object.entries(SECRET_PARAMS)) {
+    const name = params[`${CSI_PARAM_PREFIX}${param}-secret-name`];
+    const namespace = params[`${CSI_PARAM_PREFIX}${param}-secret-namespace`];
+    if (name && namespace) csi[field] = { name: resolve(name), namespace: resolve(namespace) };
+  }
+  const attributes = Object.fromEntries(
+    Object.entries(params).filter(([k]) => !k.startsWith(CSI_PARAM_PREFIX)),
+  );
+  if (Object.keys(attributes).length > 0) csi.volumeAttributes = attributes;
+  return csi;
 }
 
 const UNITS: Record<string, number> = {
