@@ -223,7 +223,8 @@ export class StorageSimController {
       const pvName = `pvc-${uid}`;
       if (view.pvs.some((pv) => pv.metadata?.name === pvName)) continue;
       const handle = `simvol-${uid}`;
-      const capacityBytes = parseQuantity(spec.resources?.requests?.['storage'] ?? '1Gi');
+      const capacity = allocatedCapacity(spec.resources?.requests?.['storage'] ?? '1Gi');
+      const capacityBytes = parseQuantity(capacity);
       const origin = { site, namespace: pvc.metadata!.namespace!, claim: pvc.metadata!.name! };
       const source = this.cloneSource(view, pvc);
       if (source === 'not-ready') continue;
@@ -234,7 +235,7 @@ export class StorageSimController {
         kind: 'PersistentVolume',
         metadata: { name: pvName, annotations: { 'pv.kubernetes.io/provisioned-by': SIM_DRIVER } },
         spec: {
-          capacity: { storage: spec.resources?.requests?.['storage'] ?? '1Gi' },
+          capacity: { storage: capacity },
           accessModes: spec.accessModes ?? ['ReadWriteOnce'],
           persistentVolumeReclaimPolicy: sc.reclaimPolicy ?? 'Delete',
           storageClassName: sc.metadata!.name!,
@@ -576,6 +577,18 @@ function mergeConditions(
 function sameStatus(current: Record<string, unknown> | undefined, next: Record<string, unknown>): boolean {
   if (!current) return false;
   return Object.entries(next).every(([k, v]) => JSON.stringify(current[k]) === JSON.stringify(v));
+}
+
+const GIB = 2 ** 30;
+
+/**
+ * What the array allocates for a request: whole GiB, rounded up (as arrays allocate in extents),
+ * so a PV's capacity can exceed its claim's request, as on real storage.
+ */
+export function allocatedCapacity(request: string): string {
+  const bytes = parseQuantity(request);
+  const gib = Math.max(1, Math.ceil(bytes / GIB));
+  return bytes === gib * GIB ? request : `${gib}Gi`;
 }
 
 /** The StorageClass parameters a CSI provisioner reads itself (secrets, fsType) and never passes on. */

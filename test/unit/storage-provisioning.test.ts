@@ -1,10 +1,11 @@
 /**
- * What the simulated array's provisioner puts in a PV's CSI source, from the claim's StorageClass:
- * as a real CSI provisioner does, the class's parameters become csi.volumeAttributes, and the
- * reserved csi.storage.k8s.io/ parameters the fsType and the secret references.
+ * What the simulated array's provisioner puts in a PV, from the claim and its StorageClass: as a
+ * real CSI provisioner does, the class's parameters become csi.volumeAttributes, and the reserved
+ * csi.storage.k8s.io/ parameters the fsType and the secret references; capacity is allocated in
+ * whole GiB.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { provisionedCsiSource } from '../../lab/storage-sim/controller.ts';
+import { allocatedCapacity, provisionedCsiSource } from '../../lab/storage-sim/controller.ts';
 import { SIM_DRIVER } from '../../lab/storage-sim/constants.ts';
 
 function claim(volumeMode?: string): k8s.V1PersistentVolumeClaim {
@@ -60,5 +61,14 @@ describe('provisionedCsiSource', () => {
     const csi = provisionedCsiSource(sc, claim('Block'), 'pvc-1', 'simvol-1');
     expect(csi.fsType).toBeUndefined();
     expect(csi.volumeAttributes).toEqual({ pool: 'p' });
+  });
+});
+
+describe('allocatedCapacity', () => {
+  it('keeps a request of whole GiB as written, and rounds anything else up to whole GiB', () => {
+    expect(allocatedCapacity('10Gi')).toBe('10Gi');
+    expect(allocatedCapacity('1500Mi')).toBe('2Gi');
+    expect(allocatedCapacity('1G')).toBe('1Gi');
+    expect(allocatedCapacity('100Mi')).toBe('1Gi');
   });
 });
