@@ -1,8 +1,9 @@
 /**
  * Claim steps: describe the application's replicated volumes on the source, and bind the replicas
  * to their claims on the target through PVs that point at the replica's volume handle, with
- * reclaim policy Retain and the source's access modes, pre-bound both ways (claimRef and
- * volumeName). Stale or conflicting objects are detected: a claim already bound to another volume
+ * reclaim policy Retain and what the source's PV carries (access modes, volume mode, capacity, mount
+ * options, and its CSI source's volumeAttributes, fsType and secret references), pre-bound both
+ * ways (claimRef and volumeName). Stale or conflicting objects are detected: a claim already bound to another volume
  * stops the step; a Released PV of the same volume gets its old claim reference cleared.
  */
 import { heartbeat } from '@temporalio/activity';
@@ -22,8 +23,27 @@ export function replicaPvName(v: { namespace: string; claim: string }): string {
   return `pivot-${v.namespace}-${v.claim}`.slice(0, 253);
 }
 
-/** The runbook's replicated volumes in a snapshot of `site`, as a target needs them to bind replicas. */
-export function volumeSpecs(runbook: Runbook, snapshot: SiteSnapshot, site: string): VolumeSpec[] {
+const SECRET_REFS = [
+  'controllerPublishSecretRef',
+  'nodeStageSecretRef',
+  'nodePublishSecretRef',
+  'controllerExpandSecretRef',
+  'nodeExpandSecretRef',
+] as const;
+
+/**
+ * The runbook's replicated volumes in a snapshot of `site`, as a target needs them to bind replicas.
+ * `pvs` are the site's PersistentVolumes as read from its API: what the snapshot does not keep of
+ * them (volume mode, capacity, the CSI source's volumeAttributes, fsType and secret references,
+ * mount options) comes from there. Without them the spec has only what the snapshot knows, and a
+ * target binds with the defaults (Filesystem, the claim's request as capacity).
+ */
+export function volumeSpecs(
+  runbook: Runbook,
+  snapshot: SiteSnapshot,
+  site: string,
+  pvs: readonly k8s.V1PersistentVolume[] = [],
+): VolumeSpec[] {
   const volumes = resolveVolumes(runbook, { takenAt: Date.now(), sites: { [site]: snapshot } }, site);
   return volumes.map((v) => {
     if (!v.pv?.volumeHandle || !v.pv.driver) {
@@ -36,18 +56,53 @@ export function volumeSpecs(runbook: Runbook, snapshot: SiteSnapshot, site: stri
       );
     }
     const claim = snapshot.claims.find((c) => c.namespace === v.namespace && c.name === v.claim);
+    const handle = v.pv.volumeHandle;
+    const pv = pvs.find((p) => p.metadata?.name === v.pv!.name && p.spec?.csi?.volumeHandle === handle);
+    const capacity = pv?.spec?.capacity?.['storage'];
     return {
       namespace: v.namespace,
       claim: v.claim,
       labels: claim?.labels ?? {},
-      volumeHandle: v.pv.volumeHandle,
+      volumeHandle: handle,
       driver: v.pv.driver,
       accessModes: v.accessModes,
-      storage: v.requestedStorage ?? '1Gi',
+      storage: v.requestedStorage ?? capacity ?? '1Gi',
       storageClassName: v.storageClassName ?? '',
-      volumeMode: 'Filesystem',
+      volumeMode: pv?.spec?.volumeMode ?? 'Filesystem',
+      ...(pv ? pvDetails(pv) : {}),
     };
   });
+}
+
+/** What a PV carries besides its handle that its replica's PV must carry too (plain data, for JSON). */
+function pvDetails(pv: k8s.V1PersistentVolume): Partial<VolumeSpec> {
+  const spec = pv.spec!;
+  const csi = spec.csi!;
+  const out: Partial<VolumeSpec> = {};
+  if (spec.capacity?.['storage']) out.capacity = spec.capacity['storage'];
+  if (csi.fsType) out.fsType = csi.fsType;
+  if (csi.readOnly !== undefined) out.readOnly = csi.readOnly;
+  if (csi.volumeAttributes && Object.keys(csi.volumeAttributes).length > 0)
+    out.volumeAttributes = { ...csi.volumeAttributes };
+  for (const key of SECRET_REFS) {
+    const ref = csi[key];
+    if (ref?.name) out[key] = { name: ref.name, namespace: ref.namespace ?? '' };
+  }
+  if (spec.mountOptions && spec.mountOptions.length > 0) out.mountOptions = [...spec.mountOptions];
+  return out;
+}
+
+/**
+ * The runbook's replicated volumes on `api`'s site, from a snapshot of it plus its PVs as they
+ * stand (one list): what describeVolumes returns and what a protection record should keep.
+ */
+export async function describeSiteVolumes(
+  api: SiteApi,
+  runbook: Runbook,
+  snapshot: SiteSnapshot,
+): Promise<VolumeSpec[]> {
+  const pvs = await api.core.listPersistentVolume();
+  return volumeSpecs(runbook, snapshot, api.site, pvs.items);
 }
 
 export function createClaimActivities(api: SiteApi, witness: Witness, pollMs = 500) {
@@ -64,7 +119,7 @@ export function createClaimActivities(api: SiteApi, witness: Witness, pollMs = 5
           'check the site',
         );
       }
-      return volumeSpecs(runbook, snapshot, api.site);
+      return describeSiteVolumes(api, runbook, snapshot);
     },
 
     /** Ensures each replica is bound to its claim on this (the target) site. */
@@ -106,6 +161,15 @@ export function createClaimActivities(api: SiteApi, witness: Witness, pollMs = 5
             'delete it and retry',
           );
         }
+        if (pvc && (pvc.spec?.volumeMode ?? 'Filesystem') !== v.volumeMode) {
+          throw failure(
+            FAILURE.precondition,
+            api.site,
+            object,
+            `an unbound claim with volume mode ${pvc.spec?.volumeMode ?? 'Filesystem'} exists, the replica is ${v.volumeMode}`,
+            'delete it and retry',
+          );
+        }
         await ensureReplicaPv(api, v, className);
         if (!pvc) {
           await api.core.createNamespacedPersistentVolumeClaim({
@@ -117,7 +181,7 @@ export function createClaimActivities(api: SiteApi, witness: Witness, pollMs = 5
                 storageClassName: className,
                 volumeMode: v.volumeMode,
                 volumeName: replicaPvName(v),
-                resources: { requests: { storage: v.storage } },
+                resources: { requests: { storage: claimRequest(v) } },
               },
             },
           });
@@ -181,14 +245,63 @@ async function ensureReplicaPv(api: SiteApi, v: VolumeSpec, className: string): 
     body: {
       metadata: { name, labels: { 'pivot.dev/replica-of': `${v.namespace}.${v.claim}`.slice(0, 63) } },
       spec: {
-        capacity: { storage: v.storage },
+        capacity: { storage: v.capacity ?? v.storage },
         accessModes: v.accessModes,
         persistentVolumeReclaimPolicy: 'Retain',
         storageClassName: className,
         volumeMode: v.volumeMode,
-        csi: { driver: v.driver, volumeHandle: v.volumeHandle },
+        ...(v.mountOptions ? { mountOptions: v.mountOptions } : {}),
+        csi: replicaCsiSource(v),
         claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: v.namespace, name: v.claim },
       },
     },
   });
+}
+
+/** The replica's CSI source: the source PV's, on the replica's handle (identical on both sites). */
+export function replicaCsiSource(v: VolumeSpec): k8s.V1CSIPersistentVolumeSource {
+  const csi: k8s.V1CSIPersistentVolumeSource = { driver: v.driver, volumeHandle: v.volumeHandle };
+  if (v.fsType) csi.fsType = v.fsType;
+  if (v.readOnly !== undefined) csi.readOnly = v.readOnly;
+  if (v.volumeAttributes) csi.volumeAttributes = v.volumeAttributes;
+  for (const key of SECRET_REFS) {
+    const ref = v[key];
+    if (ref) csi[key] = ref;
+  }
+  return csi;
+}
+
+/**
+ * What the replica's claim requests: the source claim's request, unless it exceeds the volume's
+ * capacity (an expansion the source never completed), which the claim could then not bind to.
+ */
+export function claimRequest(v: VolumeSpec): string {
+  if (!v.capacity) return v.storage;
+  const requested = quantityBytes(v.storage);
+  const capacity = quantityBytes(v.capacity);
+  return requested !== undefined && capacity !== undefined && requested > capacity ? v.capacity : v.storage;
+}
+
+const QUANTITY_UNITS: Record<string, number> = {
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+
+/** A Kubernetes storage quantity in bytes (undefined when it is not one this understands). */
+function quantityBytes(q: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(?:e(\d+))?([A-Za-z]*)$/.exec(q.trim());
+  const unit = m ? QUANTITY_UNITS[m[3] ?? ''] : undefined;
+  if (!m || unit === undefined) return undefined;
+  return Number(m[1]) * 10 ** Number(m[2] ?? 0) * unit;
 }

@@ -15,7 +15,11 @@ export interface WorkloadRef {
   startOrder: number;
 }
 
-/** A replicated volume as it stands on the source: what the target needs to bind its replica. */
+/**
+ * A replicated volume as it stands on the source: what the target needs to bind its replica. It
+ * is kept as JSON in the witness (the protection record): the optional fields were added later and
+ * are absent from older records, which bind as before (the driver's defaults).
+ */
 export interface VolumeSpec {
   namespace: string;
   claim: string;
@@ -23,9 +27,24 @@ export interface VolumeSpec {
   volumeHandle: string;
   driver: string;
   accessModes: string[];
+  /** The claim's request (the target claim asks the same, at most `capacity`). */
   storage: string;
   storageClassName: string;
   volumeMode: string;
+  /** The source PV's capacity (spec.capacity.storage), which may exceed the claim's request. */
+  capacity?: string;
+  /** The source PV's csi.fsType, csi.readOnly and csi.volumeAttributes (the driver's volume context). */
+  fsType?: string;
+  readOnly?: boolean;
+  volumeAttributes?: Record<string, string>;
+  /** The source PV's secret references: the Secrets must exist on the target under the same names. */
+  controllerPublishSecretRef?: { name: string; namespace: string };
+  nodeStageSecretRef?: { name: string; namespace: string };
+  nodePublishSecretRef?: { name: string; namespace: string };
+  controllerExpandSecretRef?: { name: string; namespace: string };
+  nodeExpandSecretRef?: { name: string; namespace: string };
+  /** The source PV's mountOptions. */
+  mountOptions?: string[];
 }
 
 export interface ClaimRef {
