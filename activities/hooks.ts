@@ -1,12 +1,15 @@
 /**
  * Hooks on a site (e.g. a database check after promotion), within the hook's timeout. Job hooks
- * are created once per operation (the Job name carries the operation's epoch, so a re-run finds
- * it), then awaited until they complete or fail. Exec hooks run a command in a running pod through
- * the API server's exec subresource and report its status and output.
+ * run one Job per attempt of their step (the Job name carries the epoch and the attempt: a retried
+ * step gets a new Job, never an earlier attempt's result, while the same attempt delivered again
+ * after a worker crash finds its own Job), awaited until it completes or fails. Exec hooks run a
+ * command in a running pod through the API server's exec subresource and report its status and
+ * output.
  */
+import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
-import { heartbeat } from '@temporalio/activity';
+import { Context, heartbeat, type Info } from '@temporalio/activity';
 import { isConflict, type SiteApi } from '../common/k8s.ts';
 import { sleep } from '../common/wait.ts';
 import type { Hook } from '../runbook/types.ts';
@@ -15,13 +18,49 @@ import { FAILURE, failure } from './failures.ts';
 import { guardEpoch } from './guard.ts';
 import type { StepContext } from './types.ts';
 
+/** The annotation that names the attempt a hook's Job belongs to. */
+export const HOOK_ATTEMPT_ANNOTATION = 'pivot.dev/hook-attempt';
+
+/**
+ * Which attempt of a hook step this activity is: its workflow run and activity id. A step run
+ * again (an operator's retry, a re-run workflow) schedules a new activity, with a new id; the same
+ * activity delivered again (a worker crash, a heartbeat timeout, a retryable error) keeps its id
+ * and only counts up `info.attempt`, which is therefore not part of the key.
+ */
+export function hookAttemptKey(
+  info: Pick<Info, 'workflowExecution' | 'activityId' | 'activityRunId'>,
+): string {
+  // An activity started on its own, not by a workflow, is identified by its own run id instead.
+  return `${info.workflowExecution?.runId ?? info.activityRunId ?? 'standalone'}/${info.activityId}`;
+}
+
+/**
+ * The Job of one attempt of a hook: `pivot-<hook>-e<epoch>-<hash of the attempt>`, a DNS label of
+ * at most 63 characters (the hook's name is shortened to fit, never the epoch or the hash).
+ */
+export function hookJobName(hook: string, epoch: number, attemptKey: string): string {
+  const suffix = `-e${epoch}-${createHash('sha256').update(attemptKey).digest('hex').slice(0, 10)}`;
+  const room = 63 - 'pivot-'.length - suffix.length;
+  const base =
+    hook
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .slice(0, room)
+      .replace(/^-+|-+$/g, '') || 'hook';
+  return `pivot-${base}${suffix}`;
+}
+
 export function createHookActivities(api: SiteApi, witness: Witness, pollMs = 500) {
   return {
-    /** Runs a Job hook and returns "succeeded", or throws with the Job's failure. */
+    /**
+     * Runs a Job hook and returns "succeeded", or throws with the Job's failure. Runs as a
+     * Temporal activity: the activity's identity names the Job (hookAttemptKey).
+     */
     async runJobHook(ctx: StepContext, hook: Hook, namespace: string, timeoutMs: number): Promise<string> {
       await guardEpoch(witness, ctx, api.site, `hook ${hook.name}`);
       if (!hook.job) throw new Error(`hook ${hook.name} is not a Job hook`);
-      const name = `pivot-${hook.name}-e${ctx.epoch}`.slice(0, 63);
+      const attempt = hookAttemptKey(Context.current().info);
+      const name = hookJobName(hook.name, ctx.epoch, attempt);
       const ns = hook.job.namespace ?? namespace;
       const batch = api.kubeConfig.makeApiClient(k8s.BatchV1Api);
       try {
@@ -30,7 +69,12 @@ export function createHookActivities(api: SiteApi, witness: Witness, pollMs = 50
           body: {
             metadata: {
               name,
-              labels: { 'app.kubernetes.io/managed-by': 'pivot', 'pivot.dev/hook': hook.name },
+              labels: {
+                'app.kubernetes.io/managed-by': 'pivot',
+                'pivot.dev/hook': hook.name,
+                'pivot.dev/epoch': String(ctx.epoch),
+              },
+              annotations: { [HOOK_ATTEMPT_ANNOTATION]: attempt, 'pivot.dev/operation': ctx.operationId },
             },
             spec: {
               backoffLimit: 0,
@@ -48,11 +92,21 @@ export function createHookActivities(api: SiteApi, witness: Witness, pollMs = 50
           },
         });
       } catch (err) {
-        if (!isConflict(err)) throw err; // created by an earlier attempt of this step
+        if (!isConflict(err)) throw err; // created by this attempt before it was delivered again
       }
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const job = await batch.readNamespacedJob({ name, namespace: ns });
+        const owner = job.metadata?.annotations?.[HOOK_ATTEMPT_ANNOTATION];
+        if (owner !== attempt) {
+          throw failure(
+            FAILURE.precondition,
+            api.site,
+            `Job ${ns}/${name}`,
+            `the Job is not this attempt's (${attempt}) but ${owner ?? 'nobody'}'s`,
+            'delete the Job and retry the step',
+          );
+        }
         const conds = job.status?.conditions ?? [];
         if (conds.some((c) => c.type === 'Complete' && c.status === 'True')) return 'succeeded';
         const failed = conds.find((c) => c.type === 'Failed' && c.status === 'True');

@@ -1,14 +1,19 @@
 /**
  * Hooks on a lab site: an exec hook runs its command in a Ready pod the selector picks (kwok runs
  * it on this machine, see lab/sites.ts) and returns its output; a failing command fails the hook
- * with its status and stderr; no Ready pod is a retryable "not yet". Job hooks are exercised by
- * every operation of orders (post-promote mysql-ping).
+ * with its status and stderr; no Ready pod is a retryable "not yet". A Job hook runs one Job per
+ * attempt of its step (kwok completes a Job's pods; a ResourceQuota of no pods makes one fail at
+ * its deadline): a retry after a failure runs a new Job, the same attempt delivered again finds its
+ * own. Job hooks are also exercised by every operation of orders (post-promote mysql-ping).
  */
+import * as k8s from '@kubernetes/client-node';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { Redis } from 'ioredis';
 import { createHookActivities } from '../../activities/hooks.ts';
+import { waitUntil } from '../../common/wait.ts';
 import type { Hook } from '../../runbook/types.ts';
 import { Witness } from '../../witness/witness.ts';
-import { site, status, uniqueName } from './helpers.ts';
+import { deleteNamespace, site, status, uniqueName } from './helpers.ts';
 
 const dcA = site('dc-a');
 let redis: Redis;
@@ -60,5 +65,104 @@ describe('exec hooks', () => {
     await expect(
       hooks.runExecHook(ctx, execHook(['true'], { 'app.kubernetes.io/name': 'nothing' }), 'orders', 30_000),
     ).rejects.toMatchObject({ type: 'NotYet' });
+  });
+});
+
+describe('Job hooks', () => {
+  const ns = uniqueName('hook-jobs');
+  const hook: Hook = {
+    name: 'db-check',
+    phase: 'post-promote',
+    job: { image: 'busybox:1.37', command: ['sh', '-c', 'true'] },
+    timeout: '60s',
+    onError: 'fail',
+  };
+  const batch = dcA.kubeConfig.makeApiClient(k8s.BatchV1Api);
+  const workflowExecution = { workflowId: 'pivot-hooks-test', runId: uniqueName('run') };
+
+  /** Runs the hook as activity `activityId` of one workflow run does, delivered for the `attempt`th time. */
+  function runAs(activityId: string, attempt: number, timeoutMs: number): Promise<string> {
+    return new MockActivityEnvironment({ workflowExecution, activityId, attempt }).run(() =>
+      hooks.runJobHook(ctx, hook, ns, timeoutMs),
+    );
+  }
+
+  async function jobs(): Promise<k8s.V1Job[]> {
+    const list = await batch.listNamespacedJob({ namespace: ns, labelSelector: 'pivot.dev/hook=db-check' });
+    return list.items.sort((a, b) => a.metadata!.name!.localeCompare(b.metadata!.name!));
+  }
+
+  const finished = (job: k8s.V1Job, type: 'Complete' | 'Failed') =>
+    (job.status?.conditions ?? []).some((c) => c.type === type && c.status === 'True');
+
+  /** Whether a pod may be created in the namespace now (the quota admission's view). */
+  async function podAdmitted(): Promise<boolean> {
+    const name = uniqueName('probe');
+    try {
+      await dcA.core.createNamespacedPod({
+        namespace: ns,
+        body: {
+          metadata: { name },
+          spec: {
+            tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
+            containers: [{ name: 'probe', image: 'busybox:1.37' }],
+          },
+        },
+      });
+    } catch (err) {
+      if ((err as { code?: number }).code === 403) return false;
+      throw err;
+    }
+    await dcA.core.deleteNamespacedPod({ name, namespace: ns, gracePeriodSeconds: 0 });
+    return true;
+  }
+
+  beforeAll(async () => {
+    await dcA.core.createNamespace({ body: { metadata: { name: ns } } });
+    // The first attempt's Job can start no pod: it fails when its deadline (the hook's timeout) passes.
+    await dcA.core.createNamespacedResourceQuota({
+      namespace: ns,
+      body: { metadata: { name: 'no-pods' }, spec: { hard: { pods: '0' } } },
+    });
+    await waitUntil('the quota to refuse pods', async () => !(await podAdmitted()), { timeoutMs: 30_000 });
+  });
+
+  afterAll(async () => {
+    await deleteNamespace(dcA, ns);
+  });
+
+  it('runs a new Job when the step is retried after a failure, and the same Job when its attempt is delivered again', async () => {
+    await expect(runAs('1', 1, 3_000)).rejects.toThrow(/hook db-check failed/);
+    await waitUntil(
+      "the first attempt's Job to fail",
+      async () => (await jobs()).some((j) => finished(j, 'Failed')),
+      { timeoutMs: 30_000 },
+    );
+    const [failed] = await jobs();
+
+    // The cause is fixed; the operator retries the step, which schedules a new activity.
+    await dcA.core.deleteNamespacedResourceQuota({ name: 'no-pods', namespace: ns });
+    await waitUntil('the quota to be gone', podAdmitted, { timeoutMs: 60_000 });
+    await expect(runAs('2', 1, 60_000)).resolves.toBe('succeeded');
+    const afterRetry = await jobs();
+    expect(afterRetry).toHaveLength(2);
+    const retried = afterRetry.find((j) => j.metadata!.name !== failed!.metadata!.name)!;
+    expect(finished(retried, 'Complete')).toBe(true);
+    expect(
+      finished(
+        afterRetry.find((j) => j.metadata!.name === failed!.metadata!.name)!,
+        'Failed',
+      ),
+    ).toBe(true);
+
+    // The same activity delivered again (its worker died): it finds its own Job and creates none.
+    await expect(runAs('2', 2, 60_000)).resolves.toBe('succeeded');
+    expect((await jobs()).map((j) => j.metadata!.uid)).toEqual(afterRetry.map((j) => j.metadata!.uid));
+
+    // A later attempt does not take that success for its own: it runs a Job of its own.
+    await expect(runAs('3', 1, 60_000)).resolves.toBe('succeeded');
+    const all = await jobs();
+    expect(all).toHaveLength(3);
+    for (const job of all) expect(job.metadata!.name!.length).toBeLessThanOrEqual(63);
   });
 });
