@@ -97,8 +97,20 @@ export function registerLabCommands(program: Command): void {
     );
 
   lab
+    .command('partition-site <site>')
+    .description(
+      'cut a site off: its API and worker stop answering, its replication link goes down, its pods keep writing until fenced',
+    )
+    .action((site: string) =>
+      runCommand(async () => {
+        await new Lab(stepPrinter()).partitionSite(site);
+        process.stderr.write(`${site} is cut off (revive-site heals it)\n`);
+      }),
+    );
+
+  lab
     .command('revive-site <site>')
-    .description("restart a killed site's control plane with its data (the datacenter returns)")
+    .description("restart a killed or cut-off site's control plane with its data (the datacenter returns)")
     .action((site: string) =>
       runCommand(async () => {
         await new Lab(stepPrinter()).reviveSite(site);

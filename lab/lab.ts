@@ -27,6 +27,7 @@ import { Daemons, isAlive, isPortOpen, killGroup } from './processes.ts';
 import { installCrds, installSiteStorage, seedSampleApp } from './seed.ts';
 import { KwokSites, SIMULATED_NODES } from './sites.ts';
 import { DAEMONS, probeLab, workerDaemon, type LabStatus } from './status.ts';
+import { StorageSimClient } from './storage-sim/client.ts';
 import type { SimConfig } from './storage-sim/main.ts';
 import { provisionTools, toolPaths, type ToolPaths } from './tools.ts';
 
@@ -509,6 +510,23 @@ export class Lab {
     return { leftovers: labProcesses(this.layout.dir) };
   }
 
+  /**
+   * Cuts a site off: its API and Pivot's worker there stop answering and its replication link goes
+   * down, but its pods keep writing to its copies at the simulated array until a fence stops them
+   * (a partition, not a loss: what makes an unplanned failover dangerous). `reviveSite` heals it.
+   */
+  async partitionSite(name: string): Promise<void> {
+    const site = this.checkSiteName(name);
+    const sim = this.simulator();
+    const { partitioned = [] } = await sim.faults();
+    await sim.setFaults({ partitioned: [...new Set([...partitioned, site])] });
+    await this.killSite(site);
+  }
+
+  private simulator(): StorageSimClient {
+    return new StorageSimClient(`http://127.0.0.1:${this.layout.ports.storageSim}`);
+  }
+
   async killSite(name: string): Promise<void> {
     const site = this.checkSiteName(name);
     const status = await this.status();
@@ -536,6 +554,11 @@ export class Lab {
       throw new LabError('was never created', site, 'start the lab with `pivot lab up`');
     await this.restartSite(this.sites(), site);
     await this.waitForNodes(site);
+    // A partition heals with the site: its replication link returns.
+    const sim = this.simulator();
+    const { partitioned = [] } = await sim.faults();
+    if (partitioned.includes(site))
+      await sim.setFaults({ partitioned: partitioned.filter((p) => p !== site) });
     await this.startWorker(site);
   }
 

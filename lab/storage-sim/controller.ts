@@ -21,6 +21,7 @@ import {
 } from '../../common/k8s.ts';
 import {
   applyWrites,
+  isPartitioned,
   cloneVolume,
   deleteCopy,
   demote,
@@ -92,13 +93,17 @@ export class StorageSimController {
     private readonly log: Logger,
   ) {}
 
+  /** What each site's clients wrote to when its API was last seen: a partitioned site's pods go on. */
+  private readonly lastInUse = new Map<string, Array<{ site: string; handle: string }>>();
+
   /** One period: observe, reconcile each reachable site, then the data plane. */
   async tick(now: number): Promise<void> {
     const views = await Promise.all(this.sites.map((api) => this.observe(api)));
     for (const [i, api] of this.sites.entries()) {
       const site = this.state.sites[api.site];
       if (!site) continue;
-      const up = views[i] !== undefined;
+      // A partitioned site is alive behind the cut: its clients write as they did when last seen.
+      const up = views[i] !== undefined || isPartitioned(this.state, api.site);
       if (site.up !== up)
         this.log.warn({ site: api.site, up }, up ? 'site is reachable again' : 'site is unreachable');
       site.up = up;
@@ -111,7 +116,15 @@ export class StorageSimController {
       await this.step(view, 'replication', () => this.reconcileReplications(view, now));
       await this.step(view, 'snapshots', () => this.reconcileSnapshots(view, now));
     }
-    const inUse = views.flatMap((view) => (view ? this.volumesInUse(view) : []));
+    const inUse = this.sites.flatMap((api, i) => {
+      const view = views[i];
+      if (view) {
+        const used = this.volumesInUse(view);
+        this.lastInUse.set(api.site, used);
+        return used;
+      }
+      return isPartitioned(this.state, api.site) ? (this.lastInUse.get(api.site) ?? []) : [];
+    });
     applyWrites(this.state, inUse, now);
     replicate(this.state, now);
   }

@@ -42,13 +42,18 @@ export function startHttp(
       fences: state.fences,
     });
   });
-  const faults = (): Record<string, unknown> => ({ ...state.faults, ...state.timing });
+  const faults = (): Record<string, unknown> => ({ partitioned: [], ...state.faults, ...state.timing });
   app.get('/v1/faults', (_req, res) => {
     res.json(faults());
   });
   app.patch('/v1/faults', (req: Request, res: Response) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
-    const known = new Set<string>([...NON_NEGATIVE_INT_FIELDS, 'linkDown', 'failPromotionsOnSite']);
+    const known = new Set<string>([
+      ...NON_NEGATIVE_INT_FIELDS,
+      'linkDown',
+      'failPromotionsOnSite',
+      'partitioned',
+    ]);
     const errors: string[] = Object.keys(body)
       .filter((k) => !known.has(k))
       .map((k) => `unknown field ${k}`);
@@ -63,6 +68,13 @@ export function startHttp(
     if (onSite !== undefined && (typeof onSite !== 'string' || (onSite !== '' && !(onSite in state.sites)))) {
       errors.push(`failPromotionsOnSite must be "" or one of ${Object.keys(state.sites).join(', ')}`);
     }
+    const partitioned = body['partitioned'];
+    if (
+      partitioned !== undefined &&
+      !(Array.isArray(partitioned) && partitioned.every((p) => typeof p === 'string' && p in state.sites))
+    ) {
+      errors.push(`partitioned must be a list of sites among ${Object.keys(state.sites).join(', ')}`);
+    }
     if (errors.length > 0) {
       res.status(400).json({ errors });
       return;
@@ -73,6 +85,7 @@ export function startHttp(
       state.faults.failNextPromotions = body['failNextPromotions'];
     if (typeof body['linkDown'] === 'boolean') state.faults.linkDown = body['linkDown'];
     if (typeof onSite === 'string') state.faults.failPromotionsOnSite = onSite;
+    if (Array.isArray(partitioned)) state.faults.partitioned = [...(partitioned as string[])];
     if (typeof body['replicationIntervalMs'] === 'number')
       state.timing.replicationIntervalMs = body['replicationIntervalMs'];
     if (typeof body['syncDurationMs'] === 'number') state.timing.syncDurationMs = body['syncDurationMs'];

@@ -82,6 +82,12 @@ export interface Faults {
   /** Only promotions on this site fail (empty: any site). */
   failPromotionsOnSite: string;
   linkDown: boolean;
+  /**
+   * Sites cut off from everyone else: their API (and Pivot's worker there) cannot be reached and
+   * their replication link is down, but their own clients keep writing to their copies until a
+   * fence cuts them off. (A site that is merely down writes nothing.)
+   */
+  partitioned?: string[];
 }
 
 export interface Timing {
@@ -284,8 +290,12 @@ function peersOf(vol: Volume, site: string): VolumeCopy[] {
   return Object.values(vol.copies).filter((c) => c.site !== site);
 }
 
+export function isPartitioned(state: SimState, site: string): boolean {
+  return (state.faults.partitioned ?? []).includes(site);
+}
+
 function reachable(state: SimState, site: string): boolean {
-  return !state.faults.linkDown && (state.sites[site]?.up ?? false);
+  return !state.faults.linkDown && (state.sites[site]?.up ?? false) && !isPartitioned(state, site);
 }
 
 /**

@@ -60,6 +60,7 @@ export async function resetSim(): Promise<void> {
     failNextPromotions: 0,
     failPromotionsOnSite: '',
     linkDown: false,
+    partitioned: [],
     ...LAB_SIM_TIMING,
   });
 }

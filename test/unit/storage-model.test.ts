@@ -121,6 +121,26 @@ describe('replication', () => {
   });
 });
 
+describe('partition', () => {
+  it('a partitioned site goes on writing, unreplicated, until a fence on its networks stops it', () => {
+    const state = lab();
+    run(state, 0, 200, [A]);
+    state.faults.partitioned = [A];
+    run(state, 200, 3000, [A]);
+    expect(copy(state, A).acceptedWrites).toBeGreaterThan(20);
+    // Cut off: nothing reaches the replica after the partition, and it cannot be promoted unforced.
+    expect(state.volumes[H]!.lastSync!.startedAt).toBeLessThan(200);
+    expect(promote(state, H, B, false, 3000)).toMatchObject({
+      outcome: 'refused',
+      reason: expect.stringContaining('cannot be reached'),
+    });
+    setFence(state, 'dc-b/pivot-fence-dc-a', { cidrs: ['10.10.0.0/16'], fenced: true });
+    const fencedAt = copy(state, A).acceptedWrites;
+    run(state, 3000, 4000, [A]);
+    expect(copy(state, A).acceptedWrites).toBe(fencedAt);
+  });
+});
+
 describe('promotion', () => {
   it('refuses a promotion while the peer is an unfenced primary it can reach', () => {
     const state = lab();
