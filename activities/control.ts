@@ -53,7 +53,10 @@ const staleEpoch = (app: string, err: StaleEpochError) =>
     'another operation changed the active site meanwhile',
   );
 
-/** How long an operation's lock lives without renewal: longer than any operation should take. */
+/**
+ * How long an operation's lock lives without renewal: longer than any step takes; operations that
+ * wait for a person renew it every hour (workflows/engine.ts), so it outlives only a terminated one.
+ */
 const LOCK_TTL_MS = 6 * 60 * 60 * 1000;
 
 export function createControlActivities(witness: Witness, options: ControlOptions = {}) {
@@ -109,6 +112,42 @@ export function createControlActivities(witness: Witness, options: ControlOption
         epoch: (await witness.state(app)).epoch,
       });
       return witness.state(app);
+    },
+
+    /** Writes an operator's decision that the workflow acted on (an attestation, say) to the audit trail. */
+    async auditDecision(
+      app: string,
+      entry: { actor: string; action: string; detail: string },
+    ): Promise<void> {
+      await witness.audit(app, { ...entry, epoch: (await witness.state(app)).epoch });
+    },
+
+    /** Records that `app` relies on the storage fence of `site`'s networks; returns every owner. */
+    async claimSiteFence(site: string, app: string): Promise<string[]> {
+      return witness.addFenceOwner(site, app);
+    },
+
+    /** `app` no longer relies on the storage fence of `site`; returns the owners left. */
+    async releaseSiteFence(site: string, app: string): Promise<string[]> {
+      return witness.removeFenceOwner(site, app);
+    },
+
+    /** Renews the lock this operation holds (a long wait for a person); refuses if another holds it. */
+    async renewLock(app: string, operationId: string): Promise<void> {
+      try {
+        await witness.acquireLock(app, operationId, LOCK_TTL_MS);
+      } catch (err) {
+        if (err instanceof LockHeldError) {
+          throw failure(
+            FAILURE.precondition,
+            'witness',
+            `application ${app}`,
+            `the operation's lock was lost: ${err.message}`,
+            'close this operation and find who took the lock',
+          );
+        }
+        throw err;
+      }
     },
 
     async endOperation(app: string, operationId: string, outcome: string): Promise<void> {

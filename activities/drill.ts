@@ -5,11 +5,10 @@
  * object the drill creates carries the label `pivot.dev/drill=<drill id>`; the cleanup removes by
  * that label, so it is idempotent and also finds what a crashed attempt left.
  */
-import { heartbeat } from '@temporalio/activity';
 import * as k8s from '@kubernetes/client-node';
 import { CRD, isConflict, isNotFound, mergePatch, type CustomObject, type SiteApi } from '../common/k8s.ts';
-import { sleep } from '../common/wait.ts';
 import type { Witness } from '../witness/witness.ts';
+import { pollPause } from './pause.ts';
 import { FAILURE, failure } from './failures.ts';
 import { guardEpoch } from './guard.ts';
 import type { StepContext, VolumeSpec, WorkloadRef } from './types.ts';
@@ -131,8 +130,7 @@ export function createDrillActivities(api: SiteApi, witness: Witness, pollMs = 5
           ...(await releaseClones(place.drillNamespace)),
         ];
         if (left.length === 0) return { removed };
-        heartbeat({ waitingFor: left });
-        await sleep(pollMs);
+        await pollPause(pollMs, { waitingFor: left });
       }
     },
 
@@ -257,8 +255,7 @@ export function createDrillActivities(api: SiteApi, witness: Witness, pollMs = 5
             );
         }
         if (pending.length === 0) break;
-        heartbeat({ pending });
-        await sleep(pollMs);
+        await pollPause(pollMs, { pending });
       }
       for (const v of volumes) {
         await createIgnoringConflict(() =>
@@ -287,8 +284,7 @@ export function createDrillActivities(api: SiteApi, witness: Witness, pollMs = 5
           if (pvc.status?.phase !== 'Bound') pending.push(`${v.claim} ${pvc.status?.phase ?? 'Pending'}`);
         }
         if (pending.length === 0) break;
-        heartbeat({ pending });
-        await sleep(pollMs);
+        await pollPause(pollMs, { pending });
       }
       await releaseClones(place.drillNamespace);
       return volumes.map((v) => ({

@@ -3,11 +3,10 @@
  * site): the old primary's client networks are cut off from the array, so that a returning old
  * primary cannot write to its volumes whatever its own cluster does.
  */
-import { heartbeat } from '@temporalio/activity';
 import { CRD, isNotFound, mergePatch, type SiteApi } from '../common/k8s.ts';
-import { sleep } from '../common/wait.ts';
 import type { NetworkFenceSettings } from '../config/types.ts';
 import type { Witness } from '../witness/witness.ts';
+import { pollPause } from './pause.ts';
 import { FAILURE, failure } from './failures.ts';
 import { guardEpoch } from './guard.ts';
 import type { StepContext } from './types.ts';
@@ -56,8 +55,7 @@ export function createFencingActivities(api: SiteApi, witness: Witness, pollMs =
           'look at the storage; retry the step once the cause is gone',
         );
       }
-      heartbeat({ fence: name, result: nf?.status?.result ?? 'pending' });
-      await sleep(pollMs);
+      await pollPause(pollMs, { fence: name, result: nf?.status?.result ?? 'pending' });
     }
   };
 
@@ -129,7 +127,7 @@ export function createFencingActivities(api: SiteApi, witness: Witness, pollMs =
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
-      while (await read(name)) await sleep(pollMs);
+      while (await read(name)) await pollPause(pollMs, { removing: name });
     },
   };
 }

@@ -4,17 +4,16 @@
  * for the current generation; wait for the final sync. A forced promotion (unplanned failover
  * only) is asked for with the force annotation the lab's array honours.
  */
-import { heartbeat } from '@temporalio/activity';
 import { CRD, mergePatch, type SiteApi } from '../common/k8s.ts';
-import { sleep } from '../common/wait.ts';
 import { FORCE_PROMOTION_ANNOTATION } from '../lab/storage-sim/constants.ts';
 import type { Witness } from '../witness/witness.ts';
+import { pollPause } from './pause.ts';
 import { FAILURE, failure } from './failures.ts';
 import { guardEpoch } from './guard.ts';
 import type { ClaimRef, StepContext } from './types.ts';
 
 interface Vr {
-  metadata: { generation?: number; annotations?: Record<string, string> };
+  metadata: { name?: string; namespace?: string; generation?: number; annotations?: Record<string, string> };
   spec: { replicationState: string };
   status?: {
     state?: string;
@@ -92,9 +91,22 @@ export function createReplicationActivities(api: SiteApi, witness: Witness, poll
           );
         }
         if (pending.length === 0) return;
-        heartbeat({ pending });
-        await sleep(pollMs);
+        await pollPause(pollMs, { pending });
       }
+    },
+
+    /**
+     * Every VolumeReplication on this site that reports Primary, as "namespace/name", whatever
+     * application it belongs to: what a storage fence on this site's networks holds back.
+     */
+    async primaryReplications(): Promise<string[]> {
+      const list = (await api.custom.listCustomObjectForAllNamespaces({ ...CRD.volumeReplication })) as {
+        items: Vr[];
+      };
+      return list.items
+        .filter((vr) => vr.status?.state === 'Primary')
+        .map((vr) => `${vr.metadata.namespace ?? ''}/${vr.metadata.name ?? ''}`)
+        .sort();
     },
 
     /** The oldest last sync of the replicas here (what an unplanned promotion would keep), if every one reports one. */
@@ -130,8 +142,7 @@ export function createReplicationActivities(api: SiteApi, witness: Witness, poll
           else pending.push(`${c.name}: last sync ${vr.status?.lastSyncTime ?? 'never'}`);
         }
         if (pending.length === 0) return new Date(Math.min(...times)).toISOString();
-        heartbeat({ app: ctx.app, pending });
-        await sleep(pollMs);
+        await pollPause(pollMs, { app: ctx.app, pending });
       }
     },
   };

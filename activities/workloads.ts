@@ -3,12 +3,12 @@
  * re-run after a crash finds them), wait until the pods are gone, scale up in start order and wait
  * until Ready. Each is an "ensure": it reads first and acts only where the state is not yet right.
  */
-import { heartbeat } from '@temporalio/activity';
 import type { SiteApi } from '../common/k8s.ts';
 import { mergePatch } from '../common/k8s.ts';
-import { sleep } from '../common/wait.ts';
 import type { Witness } from '../witness/witness.ts';
+import { FAILURE, failure } from './failures.ts';
 import { guardEpoch } from './guard.ts';
+import { pollPause } from './pause.ts';
 import { workloadKey, type StepContext, type WorkloadRef } from './types.ts';
 
 /** Where the replica count a workload had before Pivot scaled it down is kept. */
@@ -63,6 +63,39 @@ export function createWorkloadActivities(api: SiteApi, witness: Witness, pollMs 
       return recorded;
     },
 
+    /**
+     * A health check, read only: every workload wants its replica count and has that many Ready,
+     * within `timeoutMs`. It changes nothing: a workload someone scaled down fails it.
+     */
+    async checkWorkloadsReady(
+      ctx: StepContext,
+      workloads: WorkloadRef[],
+      replicas: Record<string, number>,
+      timeoutMs: number,
+    ): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const pending: string[] = [];
+        for (const w of workloads) {
+          const obj = await read(api, w);
+          const want = replicas[workloadKey(w)] ?? 0;
+          const [spec, ready] = [obj.spec?.replicas ?? 0, obj.status?.readyReplicas ?? 0];
+          if (spec !== want || ready < want) pending.push(`${w.name} ${ready}/${want} Ready (wants ${spec})`);
+        }
+        if (pending.length === 0) return;
+        if (Date.now() >= deadline) {
+          throw failure(
+            FAILURE.precondition,
+            api.site,
+            `workloads of ${ctx.app}`,
+            `not Ready within ${Math.round(timeoutMs / 1000)} s: ${pending.join(', ')}`,
+            'look at the pods; retry the step once they are Ready',
+          );
+        }
+        await pollPause(pollMs, { pending });
+      }
+    },
+
     /** Waits until no pod of these workloads exists on the site (so no volume is in use). */
     async waitWorkloadsStopped(ctx: StepContext, workloads: WorkloadRef[]): Promise<void> {
       for (;;) {
@@ -77,8 +110,7 @@ export function createWorkloadActivities(api: SiteApi, witness: Witness, pollMs 
           remaining += pods.items.length;
         }
         if (remaining === 0) return;
-        heartbeat({ remainingPods: remaining, app: ctx.app });
-        await sleep(pollMs);
+        await pollPause(pollMs, { remainingPods: remaining, app: ctx.app });
       }
     },
 
@@ -114,8 +146,7 @@ export function createWorkloadActivities(api: SiteApi, witness: Witness, pollMs 
               pending.push(`${w.name} ${obj.status?.readyReplicas ?? 0}/${want}`);
           }
           if (pending.length === 0) break;
-          heartbeat({ startOrder: order, pending });
-          await sleep(pollMs);
+          await pollPause(pollMs, { startOrder: order, pending });
         }
       }
     },

@@ -203,6 +203,29 @@ export class Witness {
     return (await this.redis.set(`${this.prefix}:seen:${kind}:${value}`, '1', 'PX', ms, 'NX')) === 'OK';
   }
 
+  /**
+   * The applications that rely on the storage fence of `site`'s client networks: a CIDR fence
+   * cuts every application writing from there, so it is lifted only once none is left.
+   * `addFenceOwner` and `removeFenceOwner` return the owners after the change.
+   */
+  async addFenceOwner(site: string, app: string): Promise<string[]> {
+    const key = `${this.prefix}:fence-owners:{${site}}`;
+    const [, [, owners]] = (await this.redis.multi().sadd(key, app).smembers(key).exec()) as [
+      unknown,
+      [unknown, string[]],
+    ];
+    return owners.sort();
+  }
+
+  async removeFenceOwner(site: string, app: string): Promise<string[]> {
+    const key = `${this.prefix}:fence-owners:{${site}}`;
+    const [, [, owners]] = (await this.redis.multi().srem(key, app).smembers(key).exec()) as [
+      unknown,
+      [unknown, string[]],
+    ];
+    return owners.sort();
+  }
+
   /** Refuses (StaleEpochError) unless `held` is the current epoch: every mutating step calls it first. */
   async checkEpoch(app: string, held: number): Promise<void> {
     const { epoch } = await this.state(app);
