@@ -14,7 +14,7 @@ import { RunbookSetError, SelectionError, type Inputs, type Selection } from '..
 import { activeSite, resolveVolumes } from '../planner/resolve.ts';
 import { parseDuration } from '../runbook/duration.ts';
 import type { Witness } from '../witness/witness.ts';
-import { Authenticator, createLimits, requirePermission, type Principal } from './auth.ts';
+import { Authenticator, createLimits, PERMISSIONS, requirePermission, type Principal } from './auth.ts';
 import {
   CLI_USER_AGENT,
   type AppStatus,
@@ -101,6 +101,11 @@ function field<T>(body: unknown, name: string, check: (v: unknown) => v is T, wh
   return v;
 }
 const isString = (v: unknown): v is string => typeof v === 'string' && v.trim() !== '';
+const isLossAcceptance = (v: unknown): v is string =>
+  v === 'unbounded' || (typeof v === 'string' && parseDuration(v) !== undefined);
+/** The accepted loss in ms: "unbounded" accepts even a loss no replica sync bounds. */
+const lossAcceptanceMs = (v: string): number =>
+  v === 'unbounded' ? Number.MAX_SAFE_INTEGER : (parseDuration(v) ?? 0);
 const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
 const isBoolean = (v: unknown): v is boolean => typeof v === 'boolean';
 /** `{[name]: value}` when the value is given, else nothing (for optional fields under exactOptionalPropertyTypes). */
@@ -281,18 +286,43 @@ export function createApp(deps: ApiDeps): express.Express {
         const body: unknown = req.body;
         const reason = field(body, 'reason', isString, 'a non-empty string');
         const step = field(body, 'step', isString, 'a step id');
+        const acceptDataLoss =
+          action === 'approve'
+            ? field(body, 'acceptDataLoss', isLossAcceptance, 'a duration such as "2m", or "unbounded"')
+            : undefined;
+        const attestation =
+          action === 'skip' ? field(body, 'attestation', isString, 'a non-empty string') : undefined;
         const principal = principalOf(res);
+        // An attestation stands in for a storage fence: only an approver may give it.
+        if (
+          attestation &&
+          !principal.roles.some((r) => (PERMISSIONS.approve as readonly string[]).includes(r))
+        ) {
+          throw new HttpError(
+            403,
+            'forbidden',
+            `${principal.name} may not attest a fence: it needs one of the roles ${PERMISSIONS.approve.join(', ')}`,
+          );
+        }
         const workflowId = workflowIdOf(String(req.params['id']));
         const report = await decide(client, workflowId, action, {
           by: principal.name,
           ...(reason ? { reason } : {}),
           ...(step ? { step } : {}),
+          ...(acceptDataLoss ? { acceptDataLossMs: lossAcceptanceMs(acceptDataLoss) } : {}),
+          ...(attestation ? { attestation } : {}),
         });
         const app = 'app' in report ? report.app : workflowId;
         await witness.audit(app, {
           actor: principal.name,
           action: `api:${action}`,
-          detail: `${workflowId}${step ? ` step ${step}` : ''}${reason ? `: ${reason}` : ''}`,
+          detail: [
+            `${workflowId}${step ? ` step ${step}` : ''}${reason ? `: ${reason}` : ''}`,
+            acceptDataLoss ? `accepting a data loss of up to ${acceptDataLoss}` : '',
+            attestation ? `attesting: ${attestation}` : '',
+          ]
+            .filter(Boolean)
+            .join('; '),
           epoch: (await witness.state(app)).epoch,
         });
         res.json({ report } satisfies DecisionResponse);

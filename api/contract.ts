@@ -60,6 +60,10 @@ export interface OperationResponse {
 export interface DecisionBody {
   reason?: string;
   step?: string;
+  /** approve: the data loss accepted beyond the RPO objective, a duration ("2m") or "unbounded". */
+  acceptDataLoss?: string;
+  /** skip of a storage fence (approvers only): how the old primary was fenced instead. */
+  attestation?: string;
 }
 
 export interface DecisionResponse {

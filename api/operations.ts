@@ -113,6 +113,17 @@ export function planRequest(request: OperationRequest, inputs: Inputs): { plan: 
   return { plan, planned };
 }
 
+/**
+ * The applications the witness names active on `site` that this request does not move: a fence on
+ * `site`'s networks would cut them off from their storage too.
+ */
+function cutOffBy(site: string, planned: AppPlan[], inputs: Inputs): string[] {
+  return Object.entries(inputs.live.witness ?? {})
+    .filter(([app, w]) => w.activeSite === site && !planned.some((p) => p.app === app))
+    .map(([app]) => app)
+    .sort();
+}
+
 async function startOne(
   client: Client,
   type: string,
@@ -201,7 +212,8 @@ export async function startOperations(
       requestedBy: request.requestedBy,
       reason: request.reason,
       storageClassMap: config.storageClassMap,
-      fence: fenceFor(config, site, to),
+      fence: { ...fenceFor(config, site, to), cutsOff: cutOffBy(site, planned, inputs) },
+      ...(config.api.twoPersonRule ? { twoPersonRule: true } : {}),
     };
     const workflowId = siteOperationWorkflowId(site);
     const s = await startOne(
@@ -226,7 +238,7 @@ export async function startOperations(
       reason: request.reason,
       trigger: request.trigger,
       storageClassMap: config.storageClassMap,
-      fence: fenceFor(config, p.from, p.to),
+      fence: { ...fenceFor(config, p.from, p.to), cutsOff: cutOffBy(p.from, planned, inputs) },
       ...(config.api.twoPersonRule ? { twoPersonRule: true } : {}),
     };
     const workflowId = operationWorkflowId(p.app);

@@ -31,6 +31,8 @@ interface TargetOptions {
   json?: boolean;
   reason?: string;
   step?: string;
+  acceptDataLoss?: string;
+  attest?: string;
 }
 
 export function registerOperationCommands(program: Command): void {
@@ -67,7 +69,12 @@ export function registerOperationCommands(program: Command): void {
       runCommand(() => decideFromCli(action, target, opts)),
     );
 
-  decision('approve', 'approve an operation waiting for approval').option('--reason <text>', 'why');
+  decision('approve', 'approve an operation waiting for approval')
+    .option('--reason <text>', 'why')
+    .option(
+      '--accept-data-loss <duration>',
+      'a failover whose expected loss exceeds its RPO objective: the loss you accept ("5m", or "unbounded")',
+    );
   decision(
     'abort',
     'abort an operation before its point of no return (it rolls back), or close one that needs attention',
@@ -78,7 +85,11 @@ export function registerOperationCommands(program: Command): void {
   );
   decision('skip', 'skip the failed step of an operation that needs attention, with a reason')
     .requiredOption('--step <id>', 'the failed step')
-    .requiredOption('--reason <text>', 'why it is safe to go on (recorded)');
+    .requiredOption('--reason <text>', 'why it is safe to go on (recorded)')
+    .option(
+      '--attest <text>',
+      'a failed storage fence (approvers only, not the requester): how the old primary was fenced instead ("fenced by hand: ...")',
+    );
 
   command(
     'watch',
@@ -160,6 +171,8 @@ async function decideFromCli(action: DecisionAction, target: string, opts: Targe
   const { report } = await new PivotApi().decide(id, action, {
     ...(opts.reason ? { reason: opts.reason } : {}),
     ...(opts.step ? { step: opts.step } : {}),
+    ...(opts.acceptDataLoss ? { acceptDataLoss: opts.acceptDataLoss } : {}),
+    ...(opts.attest ? { attestation: opts.attest } : {}),
   });
   if (opts.json) printJson(report);
   else process.stderr.write(`${action} accepted by the operation of ${target}\n`);

@@ -4,6 +4,11 @@ import type { NetworkFenceSettings, PivotConfig } from './types.ts';
 export interface FenceInput extends NetworkFenceSettings {
   /** The fenced site's client networks. */
   cidrs: string[];
+  /**
+   * The other applications active on the fenced site, which a fence on its networks would cut off
+   * from their storage too (named in the approval and the report).
+   */
+  cutsOff?: string[];
 }
 
 /** `from`'s client networks, and the NetworkFence settings of `to`, whose cluster creates the fence. */

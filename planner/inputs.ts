@@ -92,13 +92,16 @@ export async function gatherInputsFor(config: PivotConfig, selection: Selection)
   if (selection.site && !siteNames.includes(selection.site)) {
     throw new SelectionError(`unknown site ${selection.site}`, `known sites: ${siteNames.join(', ')}`);
   }
-  const runbooks = selectRunbooks(loadRunbookDir(config.runbooks.dir, siteNames), selection);
+  const all = loadRunbookDir(config.runbooks.dir, siteNames);
+  const runbooks = selectRunbooks(all, selection);
   const namespaces = [...new Set(runbooks.flatMap((r) => r.spec.namespaces))];
   const live = await observe(
     config.sites.map((s) => connectSite(s.name, s.kubeconfig, s.context)),
     namespaces,
   );
-  const witness = await readWitness(config, runbooks);
+  // Every application's record, not only the selected ones': a fence on a site's networks cuts
+  // off every application active there, and the plan names them.
+  const witness = await readWitness(config, all);
   return { config, runbooks, live: witness ? { ...live, witness } : live };
 }
 

@@ -9,8 +9,8 @@
  */
 import type { PivotConfig } from '../config/types.ts';
 import { APPROVAL_DEFAULTS } from '../runbook/defaults.ts';
-import { parseDuration } from '../runbook/duration.ts';
-import type { Operation, Runbook } from '../runbook/types.ts';
+import { formatDuration, parseDuration } from '../runbook/duration.ts';
+import type { HookPhase, Operation, Runbook } from '../runbook/types.ts';
 import { checkDrift, type DriftIssue } from './drift.ts';
 import type { LiveState } from './live-state.ts';
 import {
@@ -20,6 +20,7 @@ import {
   resolveVolumes,
   type ResolvedVolume,
 } from './resolve.ts';
+import { operationSteps, type StepGuard } from './step-catalog.ts';
 import { planWaves } from './waves.ts';
 
 export interface ObjectChange {
@@ -43,6 +44,8 @@ export interface PlanStep {
   compensation?: string;
   /** The first step after which Pivot never rolls back on its own. */
   pointOfNoReturn?: boolean;
+  /** What an operator may do if it fails after the point of no return (absent: skippable). */
+  guard?: StepGuard;
 }
 
 export interface DataLossEstimate {
@@ -195,7 +198,10 @@ function planApp(
     const healthy = replicas.every(
       (r) => r?.state === 'Secondary' && r.conditions['Degraded']?.status !== 'True',
     );
-    if (replicas.length > 0 && healthy)
+    // A failover that fenced the application alone left healthy secondaries behind, but the
+    // witness still fences the site for it: lifting that is the reprotect's work.
+    const fencedThere = live.witness?.[app]?.fencedSites.includes(to) ?? false;
+    if (replicas.length > 0 && healthy && !fencedThere)
       reasons.push(`nothing to reprotect: the replicas on ${to} are healthy secondaries`);
   }
   if (reasons.length > 0) return { app, reasons: [...new Set(reasons)] };
@@ -204,7 +210,17 @@ function planApp(
   const rpoMs = parseDuration(runbook.spec.objectives.rpo) ?? 0;
   const estimatedDataLoss = estimateLoss(operation, volumes, live, from, rpoMs);
   const approval = runbook.spec.approval[operation] ?? APPROVAL_DEFAULTS[operation];
-  const steps = stepsFor(operation, { runbook, live, config, from, to, volumes, approval, sourceReachable });
+  const steps = stepsFor(operation, {
+    runbook,
+    live,
+    config,
+    from,
+    to,
+    volumes,
+    approval,
+    sourceReachable,
+    loss: estimatedDataLoss,
+  });
   return {
     plan: { app, operation, from, to, approval, estimatedDataLoss, steps },
     warnings: drift.filter((d) => d.severity === 'warning'),
@@ -268,6 +284,7 @@ interface StepContext {
   volumes: ResolvedVolume[];
   approval: 'none' | 'required';
   sourceReachable: boolean;
+  loss: DataLossEstimate;
 }
 
 /** Workloads in start order (stop order is the reverse), with their live replica counts on `site`. */
@@ -316,20 +333,24 @@ function vrWait(site: string, v: ResolvedVolume, until: string): ObjectChange {
   };
 }
 
-function hookSteps(
-  ctx: StepContext,
-  phase: 'pre-fence' | 'post-promote' | 'post-failover',
-  site: string,
-): PlanStep[] {
-  const hooks = ctx.runbook.spec.hooks.filter((h) => h.phase === phase);
-  if (hooks.length === 0) return [];
-  return [
-    {
-      id: `hooks-${phase}`,
-      title: `run ${phase} hooks`,
-      site,
-      preconditions: [],
-      objects: hooks.map((h) => ({
+type StepDetail = Pick<PlanStep, 'preconditions' | 'objects' | 'compensation'>;
+
+const detail = (
+  preconditions: string[],
+  objects: ObjectChange[] = [],
+  compensation?: string,
+): StepDetail => ({
+  preconditions,
+  objects,
+  ...(compensation ? { compensation } : {}),
+});
+
+function hookDetail(ctx: StepContext, phase: HookPhase, site: string): StepDetail {
+  return detail(
+    [],
+    ctx.runbook.spec.hooks
+      .filter((h) => h.phase === phase)
+      .map((h) => ({
         site,
         action: 'run',
         kind: h.job ? 'Job' : 'Pod exec',
@@ -337,20 +358,16 @@ function hookSteps(
         name: h.name,
         change: `timeout ${h.timeout}, on error ${h.onError}`,
       })),
-    },
-  ];
+  );
 }
 
-function rebindStep(ctx: StepContext, site: string, source: string): PlanStep {
-  return {
-    id: 'rebind-claims',
-    title: `bind the replica volumes to their claims on ${site}`,
-    site,
-    preconditions: [
+function rebindDetail(ctx: StepContext, site: string, source: string): StepDetail {
+  return detail(
+    [
       'no conflicting claim or PV exists (a stale one bound elsewhere stops the step)',
-      'every PV is created with reclaim policy Retain and the source access modes',
+      "every PV is created with reclaim policy Retain and the source PV's access modes, volume mode, capacity and CSI attributes and secret refs",
     ],
-    objects: ctx.volumes.flatMap((v) => [
+    ctx.volumes.flatMap((v) => [
       {
         site,
         action: 'create',
@@ -367,68 +384,55 @@ function rebindStep(ctx: StepContext, site: string, source: string): PlanStep {
         change: `volumeName pivot-${v.namespace}-${v.claim}, class ${mapStorageClass(ctx.config.storageClassMap, source, site, v.storageClassName ?? '')}`,
       } satisfies ObjectChange,
     ]),
-  };
+  );
 }
 
-function startSteps(ctx: StepContext, site: string, replicasFrom: string): PlanStep[] {
+/** What the steps that start the application on `site` change (in a drill, in its own namespace). */
+function startDetails(ctx: StepContext, site: string, replicasFrom: string): Record<string, StepDetail> {
   const ws = workloads(ctx, replicasFrom);
-  return [
-    {
-      id: 'scale-up-target',
-      title: `start the workloads on ${site} in start order and wait until Ready`,
+  const start = detail(
+    ['the claims are Bound'],
+    ws.map((w) => ({
       site,
-      preconditions: ['the claims are Bound'],
-      objects: ws.map((w) => ({
+      action: 'scale',
+      kind: w.kind,
+      namespace: w.namespace,
+      name: w.name,
+      change: `replicas 0 → ${w.replicas} (order ${w.startOrder})`,
+    })),
+  );
+  return {
+    'scale-up-target': start,
+    'start-workloads': start,
+    'hooks-post-promote': hookDetail(ctx, 'post-promote', site),
+    'repoint-traffic': detail(
+      [],
+      ctx.runbook.spec.traffic.map((t) => ({
         site,
-        action: 'scale',
-        kind: w.kind,
-        namespace: w.namespace,
-        name: w.name,
-        change: `replicas 0 → ${w.replicas} (order ${w.startOrder})`,
+        action: 'patch' as const,
+        kind: t.kind === 'ServiceSelector' || t.kind === 'ServiceExternalName' ? 'Service' : t.kind,
+        namespace: t.namespace ?? defaultNamespace(ctx.runbook),
+        name: t.name,
+        change: t.kind === 'ServiceSelector' ? 'selector on' : `point at ${site}`,
       })),
-    },
-    ...hookSteps(ctx, 'post-promote', site),
-    ...(ctx.runbook.spec.traffic.length
-      ? [
-          {
-            id: 'repoint-traffic',
-            title: `repoint traffic to ${site}`,
-            site,
-            preconditions: [],
-            objects: ctx.runbook.spec.traffic.map((t) => ({
-              site,
-              action: 'patch' as const,
-              kind: t.kind === 'ServiceSelector' || t.kind === 'ServiceExternalName' ? 'Service' : t.kind,
-              namespace: t.namespace ?? defaultNamespace(ctx.runbook),
-              name: t.name,
-              change: t.kind === 'ServiceSelector' ? 'selector on' : `point at ${site}`,
-            })),
-          },
-        ]
-      : []),
-    {
-      id: 'verify',
-      title: 'run the health checks',
-      site,
-      preconditions: [],
-      objects: ctx.runbook.spec.healthChecks.map((h) => ({
+    ),
+    verify: detail(
+      [],
+      ctx.runbook.spec.healthChecks.map((h) => ({
         site,
         action: 'wait' as const,
         kind: h.kind,
         name: h.name,
         change: h.kind === 'WorkloadsReady' ? `within ${h.timeout}` : `hook ${h.hook}`,
       })),
-    },
-  ];
+    ),
+  };
 }
 
-function recordStep(to: string, advanceEpoch: boolean): PlanStep {
-  return {
-    id: 'record-active-site',
-    title: `record ${to} as the active site${advanceEpoch ? ' and advance the fencing epoch' : ''}, in the witness and on both sites`,
-    site: 'control',
-    preconditions: ['the fencing epoch still matches the one this operation holds'],
-    objects: [
+function recordDetail(to: string, advanceEpoch: boolean): StepDetail {
+  return detail(
+    ['the fencing epoch still matches the one this operation holds'],
+    [
       {
         site: 'witness',
         action: 'patch',
@@ -437,99 +441,126 @@ function recordStep(to: string, advanceEpoch: boolean): PlanStep {
         change: advanceEpoch ? `active → ${to}, epoch +1` : `active → ${to}`,
       },
     ],
-  };
+  );
 }
 
-function stepsFor(operation: Operation, ctx: StepContext): PlanStep[] {
+/**
+ * A failover's fence: the application alone while its source answers; otherwise the source's
+ * client networks at the storage, which cuts off every other application active there too.
+ */
+function fenceDetail(ctx: StepContext): StepDetail {
+  const { from, to, runbook } = ctx;
+  const app = runbook.metadata.name;
+  const others = Object.entries(ctx.live.witness ?? {})
+    .filter(([name, w]) => name !== app && w.activeSite === from)
+    .map(([name]) => name)
+    .sort();
+  const siteFence = `if ${from} does not answer: a NetworkFence on ${to} cuts ${from}'s client networks off the storage${
+    others.length > 0
+      ? `, and with them ${others.join(', ')} (fail the site over to move them too: pivot failover --site ${from})`
+      : ''
+  }`;
+  if (!ctx.sourceReachable) {
+    return detail(
+      [siteFence],
+      [
+        {
+          site: to,
+          action: 'create',
+          kind: 'NetworkFence',
+          name: `pivot-fence-${from}`,
+          change: `Fenced, ${from}'s client CIDRs${others.length ? `; also cuts off ${others.join(', ')}` : ''}`,
+        },
+      ],
+    );
+  }
+  return detail(
+    [`${from} answers: only ${app} is fenced there`, siteFence],
+    [
+      ...workloads(ctx, from)
+        .reverse()
+        .map((w) => ({
+          site: from,
+          action: 'scale' as const,
+          kind: w.kind,
+          namespace: w.namespace,
+          name: w.name,
+          change: `replicas ${w.replicas} → 0 (recorded), pods gone`,
+        })),
+      ...ctx.volumes.map((v) => vrChange(from, v, 'primary', 'secondary')),
+    ],
+  );
+}
+
+/** The preconditions and object changes of each step `operation` runs, by step id. */
+function stepDetails(operation: Operation, ctx: StepContext): Record<string, StepDetail> {
   const { from, to, volumes } = ctx;
-  const preflight: PlanStep = {
-    id: 'preflight',
-    title: 'preflight checks',
-    site: 'control',
-    preconditions: [
+  const common: Record<string, StepDetail> = {
+    preflight: detail([
       operation === 'failover' ? `${to} reachable (${from} may be lost)` : `${from} and ${to} reachable`,
       'the runbook matches the live objects (drift check clean)',
       ...(operation === 'switchover' || operation === 'failback'
         ? ['replication healthy and lag within the RPO objective']
         : []),
-    ],
-    objects: [],
+    ]),
+    approval: detail(
+      operation !== 'failover'
+        ? []
+        : ctx.loss.withinObjective
+          ? [
+              `the policy asks for it (${ctx.approval}), or the expected loss grows past the RPO objective (${formatDuration(ctx.loss.rpoObjectiveMs)}) before it runs`,
+            ]
+          : [
+              `the expected loss (${formatDuration(ctx.loss.windowMs)} and growing) exceeds the RPO objective (${formatDuration(ctx.loss.rpoObjectiveMs)}): an approver must accept it (pivot approve ${ctx.runbook.metadata.name} --accept-data-loss <duration>)`,
+            ],
+    ),
   };
-  const approval: PlanStep[] =
-    ctx.approval === 'required'
-      ? [
-          {
-            id: 'approval',
-            title: `wait for approval of the ${operation}`,
-            site: 'control',
-            preconditions: [],
-            objects: [],
-          },
-        ]
-      : [];
-  const stopSource = (site: string, bestEffort: boolean): PlanStep => ({
-    id: 'quiesce-source',
-    title: `${bestEffort ? 'best effort: ' : ''}scale the workloads on ${site} to 0 (reverse start order) and wait until their pods are gone and volumes released`,
-    site,
-    preconditions: bestEffort ? ['only if the site answers'] : [],
-    objects: workloads(ctx, site)
-      .reverse()
-      .map((w) => ({
-        site,
-        action: 'scale' as const,
-        kind: w.kind,
-        namespace: w.namespace,
-        name: w.name,
-        change: `replicas ${w.replicas} → 0 (recorded)`,
-      })),
-    ...(bestEffort ? {} : { compensation: 'scale the workloads back to their recorded replica counts' }),
-  });
+  const stopSource = (site: string, bestEffort: boolean): StepDetail =>
+    detail(
+      bestEffort ? ['only if the site answers'] : [],
+      workloads(ctx, site)
+        .reverse()
+        .map((w) => ({
+          site,
+          action: 'scale' as const,
+          kind: w.kind,
+          namespace: w.namespace,
+          name: w.name,
+          change: `replicas ${w.replicas} → 0 (recorded)`,
+        })),
+      bestEffort ? undefined : 'scale the workloads back to their recorded replica counts',
+    );
+  const bringUp = { 'rebind-claims': rebindDetail(ctx, to, from), ...startDetails(ctx, to, from) };
 
   switch (operation) {
     case 'switchover':
     case 'failback':
-      return [
-        preflight,
-        ...approval,
-        ...hookSteps(ctx, 'pre-fence', from),
-        stopSource(from, false),
-        {
-          id: 'demote-source',
-          title: `demote the volumes on ${from}`,
-          site: from,
-          preconditions: ['no pod uses the volumes'],
-          objects: volumes.map((v) => vrChange(from, v, 'primary', 'secondary')),
-          compensation: 'promote them back',
-        },
-        {
-          id: 'final-sync',
-          title: `wait until ${to} has every write made before the quiesce`,
-          site: to,
-          preconditions: [],
-          objects: volumes.map((v) => vrWait(to, v, 'lastSyncTime after the quiesce')),
-        },
-        {
-          id: 'promote-target',
-          title: `promote the volumes on ${to}`,
-          site: to,
-          preconditions: [`${from} is demoted`, 'the fencing epoch is current'],
-          objects: volumes.map((v) => vrChange(to, v, 'secondary', 'primary')),
-          pointOfNoReturn: true,
-        },
-        rebindStep(ctx, to, from),
-        ...startSteps(ctx, to, from),
-        recordStep(to, true),
-      ];
+      return {
+        ...common,
+        'hooks-pre-fence': hookDetail(ctx, 'pre-fence', from),
+        'quiesce-source': stopSource(from, false),
+        'demote-source': detail(
+          ['no pod uses the volumes'],
+          volumes.map((v) => vrChange(from, v, 'primary', 'secondary')),
+          'promote them back',
+        ),
+        'final-sync': detail(
+          [],
+          volumes.map((v) => vrWait(to, v, 'lastSyncTime after the quiesce')),
+        ),
+        'promote-target': detail(
+          [`${from} is demoted`, 'the fencing epoch is current'],
+          volumes.map((v) => vrChange(to, v, 'secondary', 'primary')),
+        ),
+        ...bringUp,
+        'record-active-site': recordDetail(to, true),
+      };
     case 'failover':
-      return [
-        preflight,
-        ...approval,
-        {
-          id: 'fence-witness',
-          title: `advance the fencing epoch and mark ${from} fenced in the witness`,
-          site: 'control',
-          preconditions: [],
-          objects: [
+      return {
+        ...common,
+        'fence-witness': detail(
+          [],
+          [
             {
               site: 'witness',
               action: 'patch',
@@ -538,46 +569,23 @@ function stepsFor(operation: Operation, ctx: StepContext): PlanStep[] {
               change: `epoch +1, ${from} fenced`,
             },
           ],
-        },
-        {
-          id: 'fence-storage',
-          title: `fence ${from}'s clients at the storage`,
-          site: to,
-          preconditions: [],
-          objects: [
-            {
-              site: to,
-              action: 'create',
-              kind: 'NetworkFence',
-              name: `pivot-fence-${from}`,
-              change: `Fenced, ${from}'s client CIDRs`,
-            },
-          ],
-        },
-        stopSource(from, true),
-        {
-          id: 'promote-target',
-          title: `force-promote the volumes on ${to}`,
-          site: to,
-          preconditions: [`${from} fenced in the witness and at the storage`],
-          objects: volumes.map((v) => vrChange(to, v, 'secondary', 'primary', ', forced')),
-          pointOfNoReturn: true,
-        },
-        rebindStep(ctx, to, from),
-        ...startSteps(ctx, to, from),
-        ...hookSteps(ctx, 'post-failover', to),
-        recordStep(to, false),
-      ];
+        ),
+        'fence-storage': fenceDetail(ctx),
+        'quiesce-source': stopSource(from, true),
+        'promote-target': detail(
+          [`${from} fenced in the witness and at the storage`],
+          volumes.map((v) => vrChange(to, v, 'secondary', 'primary', ', forced')),
+        ),
+        ...bringUp,
+        'hooks-post-failover': hookDetail(ctx, 'post-failover', to),
+        'record-active-site': recordDetail(to, false),
+      };
     case 'reprotect':
-      return [
-        preflight,
-        ...approval,
-        {
-          id: 'keep-old-primary-down',
-          title: `make sure the workloads on ${to} (the old primary) stay at 0`,
-          site: to,
-          preconditions: [],
-          objects: workloads(ctx, to).map((w) => ({
+      return {
+        ...common,
+        'keep-old-primary-down': detail(
+          [],
+          workloads(ctx, to).map((w) => ({
             site: to,
             action: 'scale' as const,
             kind: w.kind,
@@ -585,27 +593,18 @@ function stepsFor(operation: Operation, ctx: StepContext): PlanStep[] {
             name: w.name,
             change: 'replicas → 0',
           })),
-        },
-        {
-          id: 'demote-old-primary',
-          title: `demote the old primary's volumes on ${to} and resync them from ${from}`,
-          site: to,
-          preconditions: [`${from} is the active site (epoch current)`],
-          objects: volumes.map((v) => vrChange(to, v, 'primary', 'resync')),
-        },
-        {
-          id: 'wait-resync',
-          title: 'wait until the replicas are resynced and replicating',
-          site: to,
-          preconditions: [],
-          objects: volumes.map((v) => vrWait(to, v, 'Completed, not Degraded')),
-        },
-        {
-          id: 'unfence',
-          title: `lift the storage fence of ${to}`,
-          site: from,
-          preconditions: ['every replica on the old primary is secondary'],
-          objects: [
+        ),
+        'demote-old-primary': detail(
+          [`${from} is the active site (epoch current)`],
+          volumes.map((v) => vrChange(to, v, 'primary', 'resync')),
+        ),
+        'wait-resync': detail(
+          [],
+          volumes.map((v) => vrWait(to, v, 'Completed, not Degraded')),
+        ),
+        unfence: detail(
+          ['every replica on the old primary is secondary'],
+          [
             {
               site: from,
               action: 'delete',
@@ -614,19 +613,19 @@ function stepsFor(operation: Operation, ctx: StepContext): PlanStep[] {
               change: 'Unfenced, then removed',
             },
           ],
-        },
-      ];
+        ),
+      };
     case 'drill': {
       const drillNs = `${defaultNamespace(ctx.runbook)}-drill`;
-      return [
-        preflight,
-        ...approval,
-        {
-          id: 'isolate',
-          title: `create the isolated namespace ${drillNs} on ${to}`,
-          site: to,
-          preconditions: ['production objects are never changed'],
-          objects: [
+      const inDrill = (d: StepDetail): StepDetail => ({
+        ...d,
+        objects: d.objects.map((o) => ({ ...o, namespace: o.namespace ? drillNs : o.namespace })),
+      });
+      return {
+        ...common,
+        isolate: detail(
+          ['production objects are never changed'],
+          [
             {
               site: to,
               action: 'create',
@@ -643,13 +642,10 @@ function stepsFor(operation: Operation, ctx: StepContext): PlanStep[] {
               change: 'deny ingress from outside the namespace',
             },
           ],
-        },
-        {
-          id: 'clone-replicas',
-          title: `snapshot the replica volumes on ${to} and clone them into ${drillNs}`,
-          site: to,
-          preconditions: ['the replicas are never promoted'],
-          objects: volumes.flatMap((v) => [
+        ),
+        'clone-replicas': detail(
+          ['the replicas are never promoted'],
+          volumes.flatMap((v) => [
             {
               site: to,
               action: 'create' as const,
@@ -666,23 +662,34 @@ function stepsFor(operation: Operation, ctx: StepContext): PlanStep[] {
               change: 'cloned from the snapshot',
             },
           ]),
-        },
-        ...startSteps(ctx, to, from)
-          .map((s) => ({
-            ...s,
-            objects: s.objects.map((o) => ({ ...o, namespace: o.namespace ? drillNs : o.namespace })),
-          }))
-          .filter((s) => s.id !== 'repoint-traffic'),
-        {
-          id: 'cleanup',
-          title: `delete ${drillNs} and the snapshots, always`,
-          site: to,
-          preconditions: [],
-          objects: [
-            { site: to, action: 'delete', kind: 'Namespace', name: drillNs, change: 'with everything in it' },
-          ],
-        },
-      ];
+        ),
+        ...Object.fromEntries(Object.entries(startDetails(ctx, to, from)).map(([id, d]) => [id, inDrill(d)])),
+        cleanup: detail(
+          [],
+          [{ site: to, action: 'delete', kind: 'Namespace', name: drillNs, change: 'with everything in it' }],
+        ),
+      };
     }
   }
+}
+
+/**
+ * The plan's steps: the catalog's (the very list the workflow runs), each with what it checks and
+ * changes.
+ */
+function stepsFor(operation: Operation, ctx: StepContext): PlanStep[] {
+  const details = stepDetails(operation, ctx);
+  return operationSteps(operation, {
+    runbook: ctx.runbook,
+    from: ctx.from,
+    to: ctx.to,
+    approval: ctx.approval === 'required',
+  }).map((s) => ({
+    id: s.id,
+    title: s.title,
+    site: s.site,
+    ...(s.guard !== 'skippable' ? { guard: s.guard } : {}),
+    ...(s.pointOfNoReturn ? { pointOfNoReturn: true } : {}),
+    ...(details[s.id] ?? detail([])),
+  }));
 }

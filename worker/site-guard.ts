@@ -14,11 +14,11 @@
 import type { Logger } from '../common/logging.ts';
 import type { SiteApi } from '../common/k8s.ts';
 import { loadRunbookDir } from '../planner/inputs.ts';
-import { observeSite } from '../planner/live-state.ts';
+import { observeSite, type SiteSnapshot } from '../planner/live-state.ts';
 import { resolveVolumes } from '../planner/resolve.ts';
 import type { Runbook } from '../runbook/types.ts';
 import type { Witness } from '../witness/witness.ts';
-import { volumeSpecs } from '../activities/claims.ts';
+import { describeSiteVolumes } from '../activities/claims.ts';
 import { createSiteStateActivities } from '../activities/site-state.ts';
 import { createWorkloadActivities } from '../activities/workloads.ts';
 import { workloadKey, workloadRefs, type WorkloadRef } from '../activities/types.ts';
@@ -83,6 +83,15 @@ export class SiteGuard {
       await this.siteState.recordSiteState(app, runbook.spec.namespaces, state.activeSite ?? '', state.epoch);
       const running = await this.runningWorkloads(workloads);
       if (running.length === 0) return { app, action: 'none' };
+      // Never down on both sites by Pivot's hand: an unfenced site whose volumes are primary may be
+      // the only writable copy (an operation stopped between its promotion and its record).
+      if (!fenced && (await this.primaryHere(runbook))) {
+        this.log.error(
+          { app, site, activeSite: state.activeSite, epoch: state.epoch, workloads: running },
+          'not keeping down a site whose volumes are primary and that is not fenced: look at both sites',
+        );
+        return { app, action: 'none', detail: 'volumes primary here and not fenced: left running' };
+      }
       const ctx = { app, operationId: `site-guard-${site}`, epoch: state.epoch };
       const counts = await this.workloads.scaleDownWorkloads(ctx, workloads);
       this.log.warn(
@@ -94,17 +103,29 @@ export class SiteGuard {
     // Active here, or (before any operation) primary here: keep the protection record fresh.
     const snapshot = await observeSite(this.api, runbook.spec.namespaces);
     if (!snapshot.reachable) return { app, action: 'none', detail: 'site not observable' };
-    const volumes = resolveVolumes(runbook, { takenAt: Date.now(), sites: { [site]: snapshot } }, site);
-    const primaryHere = volumes.length > 0 && volumes.every((v) => v.replication[site]?.state === 'Primary');
-    if (!primaryHere) return { app, action: 'none', detail: 'volumes not primary here' };
+    if (!this.isPrimary(runbook, snapshot))
+      return { app, action: 'none', detail: 'volumes not primary here' };
     const replicas = await this.workloads.currentReplicas(workloads);
     if (Object.values(replicas).every((n) => n === 0)) return { app, action: 'none', detail: 'stopped' };
     await this.witness.recordProtection(app, {
       site,
-      volumes: volumeSpecs(runbook, snapshot, site),
+      volumes: await describeSiteVolumes(this.api, runbook, snapshot),
       replicas,
     });
     return { app, action: 'recorded' };
+  }
+
+  /** Every volume of the application is primary on this site, as the storage reports it. */
+  private isPrimary(runbook: Runbook, snapshot: SiteSnapshot): boolean {
+    const site = this.api.site;
+    const volumes = resolveVolumes(runbook, { takenAt: Date.now(), sites: { [site]: snapshot } }, site);
+    return volumes.length > 0 && volumes.every((v) => v.replication[site]?.state === 'Primary');
+  }
+
+  private async primaryHere(runbook: Runbook): Promise<boolean> {
+    const snapshot = await observeSite(this.api, runbook.spec.namespaces);
+    // Unobservable: the guard cannot tell, so it keeps its hands off.
+    return !snapshot.reachable || this.isPrimary(runbook, snapshot);
   }
 
   private async runningWorkloads(workloads: WorkloadRef[]): Promise<string[]> {

@@ -9,6 +9,7 @@ import {
   CancellationScope,
   executeChild,
   isCancellation,
+  patched,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -16,7 +17,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { DrillClone, DrillPlace } from '../activities/drill.ts';
 import { workloadKey, workloadRefs, type StepContext } from '../activities/types.ts';
 import { parseDuration } from '../runbook/duration.ts';
-import type { Runbook } from '../runbook/types.ts';
+import type { Hook, Runbook } from '../runbook/types.ts';
 import {
   abortUpdate,
   controlActivities,
@@ -26,7 +27,8 @@ import {
 } from './engine.ts';
 import { describeError, OperationTracker, type OperationReport } from './progress.ts';
 import { drillWorkflowId } from './ids.ts';
-import { hookSteps } from './steps.ts';
+import { operationSteps } from '../planner/step-catalog.ts';
+import { runHealthChecks, VERIFY_CHECKS } from './steps.ts';
 
 export interface DrillInput {
   runbook: Runbook;
@@ -130,19 +132,7 @@ export async function drill(input: DrillInput): Promise<DrillReport> {
       ...(input.trigger ? { trigger: input.trigger } : {}),
       mode: 'planned',
     },
-    [
-      ['preflight', `check both sites and read what the drill copies (production is only read)`, site],
-      ['isolate', `create the isolated namespace ${place.drillNamespace} on ${site}`, site],
-      [
-        'clone-replicas',
-        `snapshot the replicas on ${site} and clone them into ${place.drillNamespace}`,
-        site,
-      ],
-      ['start-workloads', `start copies of the workloads in ${place.drillNamespace}, in start order`, site],
-      ...hookSteps(runbook, 'post-promote', site),
-      ['verify', 'run the health checks on the drill copy', site],
-      ['cleanup', `delete ${place.drillNamespace} and the snapshots`, site],
-    ],
+    operationSteps('drill', { runbook, from: active, to: site, approval: false }),
   );
   const evidence = newEvidence(runbook, {
     id,
@@ -284,11 +274,7 @@ async function rehearse(
   // the runbook gives it (validation fills in the production one).
   const hooks = runbook.spec.hooks
     .filter((h) => h.phase === 'post-promote')
-    .map((h) => ({
-      ...h,
-      ...(h.job ? { job: { ...h.job, namespace: place.drillNamespace } } : {}),
-      ...(h.exec ? { exec: { ...h.exec, namespace: place.drillNamespace } } : {}),
-    }));
+    .map((h) => inDrill(h, place.drillNamespace));
   if (hooks.length > 0) {
     await tracker.step('hooks-post-promote', async () => {
       for (const hook of hooks) {
@@ -304,6 +290,18 @@ async function rehearse(
     });
   }
   await tracker.step('verify', async () => {
+    if (patched(VERIFY_CHECKS)) {
+      await runHealthChecks(
+        standby,
+        ctx,
+        runbook,
+        copies,
+        drillCounts(workloads, copies, replicas),
+        place.drillNamespace,
+        (h) => inDrill(h, place.drillNamespace),
+      );
+      return;
+    }
     for (const check of runbook.spec.healthChecks) {
       if (check.kind === 'WorkloadsReady') {
         await standby.scaleUpWorkloads(ctx, copies, drillCounts(workloads, copies, replicas));
@@ -311,6 +309,15 @@ async function rehearse(
     }
   });
   evidence.achieved.rtoMs = Date.now() - started;
+}
+
+/** A hook as it runs in a drill: in the drill namespace, whatever namespace the runbook gives it. */
+function inDrill(h: Hook, namespace: string): Hook {
+  return {
+    ...h,
+    ...(h.job ? { job: { ...h.job, namespace } } : {}),
+    ...(h.exec ? { exec: { ...h.exec, namespace } } : {}),
+  };
 }
 
 /** The production replica counts, keyed by the drill copies. */

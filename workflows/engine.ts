@@ -14,6 +14,7 @@ import {
   defineUpdate,
   isCancellation,
   metricMeter,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -24,9 +25,12 @@ import { NON_RETRYABLE } from '../activities/failures.ts';
 import type { StepContext } from '../activities/types.ts';
 import type { FenceInput } from '../config/fence.ts';
 import { CONTROL_TASK_QUEUE, siteTaskQueue } from '../common/task-queues.ts';
+import { pointOfNoReturnStep, type CatalogStep } from '../planner/step-catalog.ts';
 import { APPROVAL_DEFAULTS } from '../runbook/defaults.ts';
+import { formatDuration } from '../runbook/duration.ts';
 import type { Operation, Runbook } from '../runbook/types.ts';
-import { OperationTracker, type Decision, type OperationReport } from './progress.ts';
+import { validateApprover } from './approval.ts';
+import { describeError, OperationTracker, type Decision, type OperationReport } from './progress.ts';
 
 export interface OperationInput {
   runbook: Runbook;
@@ -41,6 +45,11 @@ export interface OperationInput {
   refusalGraceMs?: number;
   /** The approval was given to the site operation that started this one. */
   preApproved?: boolean;
+  /**
+   * The data loss (ms) the approver of the site operation that started this one accepted: a
+   * failover whose expected loss is larger still waits for an approval of its own.
+   */
+  acceptedDataLossMs?: number;
   /**
    * Unplanned failover: the client networks of the site to fence at the storage, and how the
    * target's cluster creates a NetworkFence (its site configuration).
@@ -59,6 +68,23 @@ export interface DecisionRequest {
   reason?: string;
   /** skip: the step to skip (must be the failed one); retry: optional, the same. */
   step?: string;
+  /**
+   * approve: the data loss (ms) the approver accepts, needed when the expected loss exceeds the
+   * runbook's RPO objective.
+   */
+  acceptDataLossMs?: number;
+  /**
+   * skip of a storage fence: the approver's statement that the old primary was fenced by other
+   * means ("fenced by hand: ..."). Only an approver other than the requester may give it.
+   */
+  attestation?: string;
+}
+
+/** The expected data loss of an unplanned failover, measured before its point of no return. */
+export interface LossGate {
+  /** The replicas' oldest last sync: the loss grows from here until writes stop. */
+  lastSyncMs: number;
+  objectiveMs: number;
 }
 
 export const progressQuery = defineQuery<OperationReport>('progress');
@@ -66,6 +92,11 @@ export const approveUpdate = defineUpdate<OperationReport, [DecisionRequest]>('a
 export const abortUpdate = defineUpdate<OperationReport, [DecisionRequest]>('abort');
 export const retryUpdate = defineUpdate<OperationReport, [DecisionRequest]>('retry');
 export const skipUpdate = defineUpdate<OperationReport, [DecisionRequest]>('skip');
+
+/** patched() id: waits for a person renew the operation's lock (recorded histories waited without). */
+const LOCK_RENEWAL = 'lock-renewal';
+/** How often a waiting operation renews its lock: well within the lock's TTL (activities/control.ts). */
+const LOCK_RENEW_EVERY_MS = 3600_000;
 
 /** Named timeout and retry profiles; the non-retryable error types are declared, not inferred. */
 export const PROFILES = {
@@ -78,6 +109,25 @@ export const PROFILES = {
     startToCloseTimeout: '10 minutes',
     heartbeatTimeout: '30 seconds',
     retry: { initialInterval: '2 seconds', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+  },
+  /**
+   * Fencing one application on a source that answered at preflight but may go at any moment:
+   * short, so that a source that stops answering falls back to the storage fence quickly.
+   */
+  sourceFence: {
+    startToCloseTimeout: '1 minute',
+    scheduleToCloseTimeout: '2 minutes',
+    heartbeatTimeout: '15 seconds',
+    retry: { initialInterval: '1 second', maximumAttempts: 2, nonRetryableErrorTypes: NON_RETRYABLE },
+  },
+  /**
+   * Asking a source that may be gone: a few short attempts over about 15 s, so that one 5xx, 429
+   * or slow answer is not taken for a lost site.
+   */
+  sourceProbe: {
+    startToCloseTimeout: '5 seconds',
+    scheduleToCloseTimeout: '20 seconds',
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 1.5, maximumAttempts: 4 },
   },
   /** A site that may be gone (the source of an unplanned failover): one short attempt. */
   bestEffort: {
@@ -120,9 +170,8 @@ class Unresolved extends Error {
 export interface RunOptions {
   operation: Operation;
   mode: 'planned' | 'unplanned';
-  steps: Array<[id: string, title: string, site: string]>;
-  /** The step during which an abort is refused: once it starts, the point of no return is near. */
-  pointOfNoReturnStep: string;
+  /** The operation's steps, from the step catalog (its point of no return and guards included). */
+  steps: CatalogStep[];
   /** What to do when a step fails after the point of no return. */
   attention: string;
   /** What to do when the operation changed nothing (refused) or was rolled back. */
@@ -141,12 +190,16 @@ export class OperationRun {
   private approval?: Decision;
   private decision?: Decision;
   private readonly control = controlActivities();
+  private readonly pointOfNoReturnStep: string | undefined;
+  private notice?: string;
+  private lossGate?: LossGate;
 
   constructor(
     readonly input: OperationInput,
     private readonly options: RunOptions,
   ) {
     this.app = input.runbook.metadata.name;
+    this.pointOfNoReturnStep = pointOfNoReturnStep(options.steps);
     this.namespace = input.runbook.spec.namespaces[0] ?? 'default';
     this.tracker = new OperationTracker(
       {
@@ -174,11 +227,12 @@ export class OperationRun {
           if (this.tracker.report().waiting?.for !== 'approval') {
             throw new Error(`the ${options.operation} of ${this.app} is not waiting for an approval`);
           }
-          if (input.twoPersonRule && r.by === input.requestedBy) {
-            throw new Error(
-              `two-person rule: ${r.by} requested this ${options.operation} and cannot approve it`,
-            );
-          }
+          validateApprover(r, {
+            requestedBy: input.requestedBy,
+            ...(input.twoPersonRule ? { twoPersonRule: true } : {}),
+            what: `the ${options.operation} of ${this.app}`,
+          });
+          this.validateLossAcceptance(r);
         },
       },
     );
@@ -216,6 +270,8 @@ export class OperationRun {
       at: new Date(Date.now()).toISOString(),
       ...(r.step ? { step: r.step } : {}),
       ...(r.reason ? { reason: r.reason } : {}),
+      ...(r.acceptDataLossMs !== undefined ? { acceptDataLossMs: r.acceptDataLossMs } : {}),
+      ...(r.attestation ? { attestation: r.attestation } : {}),
     };
     this.tracker.decisions.push(d);
     return d;
@@ -236,7 +292,7 @@ export class OperationRun {
       );
     }
     const current = this.tracker.current;
-    if (current?.id === this.options.pointOfNoReturnStep && current.state === 'running') {
+    if (current && current.id === this.pointOfNoReturnStep && current.state === 'running') {
       throw new Error(`step ${current.id} is under way: too late to abort`);
     }
   }
@@ -252,14 +308,92 @@ export class OperationRun {
     if (r.step !== undefined && r.step !== report.currentStep) {
       throw new Error(`the failed step is ${report.currentStep}, not ${r.step}`);
     }
-    if (isSkip && (typeof r.reason !== 'string' || r.reason.trim() === '')) {
+    if (!isSkip) return;
+    if (typeof r.reason !== 'string' || r.reason.trim() === '') {
       throw new Error('a skip needs a reason: it is recorded in the report');
     }
+    const failed = report.steps.find((s) => s.id === report.currentStep);
+    if (failed?.guard === 'never-skip') {
+      throw new Error(
+        `step ${failed.id} keeps ${this.app} from having two writers (or records the epoch that does): it cannot be skipped; retry it once the cause is fixed`,
+      );
+    }
+    if (failed?.guard === 'attest') {
+      if (typeof r.attestation !== 'string' || r.attestation.trim() === '') {
+        throw new Error(
+          `step ${failed.id} fences ${this.input.from} at the storage: it can be passed only with an approver's attestation that ${this.input.from} was fenced by other means (attestation: "fenced by hand: ...")`,
+        );
+      }
+      if (r.by === this.input.requestedBy) {
+        throw new Error(
+          `two-person rule: ${r.by} requested this ${this.options.operation} and cannot attest its fence`,
+        );
+      }
+    } else if (r.attestation !== undefined) {
+      throw new Error(`step ${failed?.id ?? '?'} takes no attestation`);
+    }
+  }
+
+  /** The expected loss now: from the replicas' oldest last sync until now (writes have not stopped yet). */
+  private expectedLossMs(gate: LossGate): number {
+    // An unknown last sync is an unbounded loss: only "unbounded" (MAX_SAFE_INTEGER) accepts it.
+    return Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Date.now() - gate.lastSyncMs));
+  }
+
+  /**
+   * Beyond the RPO objective an approval must state the loss it accepts, at least the loss expected
+   * at the moment of the approval.
+   */
+  private validateLossAcceptance(r: DecisionRequest): void {
+    const gate = this.lossGate;
+    if (!gate) return;
+    const expected = this.expectedLossMs(gate);
+    const accepted = r.acceptDataLossMs;
+    if (typeof accepted !== 'number' || !Number.isFinite(accepted) || accepted < expected) {
+      throw new Error(
+        `the expected data loss of ${this.app} is ${formatDuration(expected)}, beyond its RPO objective of ${formatDuration(gate.objectiveMs)}: approve with the loss you accept, at least ${formatDuration(expected)} (pivot approve ${this.app} --accept-data-loss ${expected >= Number.MAX_SAFE_INTEGER ? 'unbounded' : `${Math.ceil(expected / 60_000) + 1}m`})`,
+      );
+    }
+  }
+
+  /**
+   * Arms the data-loss gate: the replicas' oldest last sync is older than the RPO objective allows
+   * (or unknown: lastSyncMs -Infinity), so the approval must accept the loss, whatever the policy.
+   */
+  requireLossAcceptance(gate: LossGate): void {
+    this.lossGate = gate;
+  }
+
+  /** Something the approver must read before approving (shown with the wait, kept in the notes). */
+  approvalNotice(text: string): void {
+    this.notice = text;
+    this.tracker.note(text);
+  }
+
+  /** The loss the approval accepted (ms), when the data-loss gate was armed. */
+  get acceptedDataLossMs(): number | undefined {
+    return this.approval?.acceptDataLossMs ?? (this.lossGate ? this.input.acceptedDataLossMs : undefined);
   }
 
   private throwIfAborted(): void {
     const a = this.abortRequest;
     if (a) throw new Aborted(a.by, a.reason);
+  }
+
+  /**
+   * Waits for a person (up to `timeoutMs`), renewing the operation's lock as it goes: the lock
+   * lives as long as the operation, however long a decision takes (its TTL only frees the lock of
+   * an operation that was terminated).
+   */
+  private async waitHoldingLock(done: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (!patched(LOCK_RENEWAL)) return condition(done, timeoutMs);
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const left = end - Date.now();
+      if (await condition(done, Math.max(1, Math.min(left, LOCK_RENEW_EVERY_MS)))) return true;
+      if (Date.now() >= end) return false;
+      if (this.locked) await this.control.renewLock(this.app, this.operationId);
+    }
   }
 
   /** Registers a compensation (run newest first if the operation fails before the point of no return). */
@@ -329,6 +463,14 @@ export class OperationRun {
         if (d.action === 'skip') {
           this.tracker.skip(id, d.reason ?? '');
           this.tracker.note(`step ${id} skipped by ${d.by}: ${d.reason ?? ''}`);
+          if (d.attestation) {
+            this.tracker.note(`${d.by} attests in place of step ${id}: ${d.attestation}`);
+            await this.control.auditDecision(this.app, {
+              actor: d.by,
+              action: 'attest',
+              detail: `${this.operationId} step ${id} (requested by ${this.input.requestedBy}): ${d.attestation}`,
+            });
+          }
           return;
         }
         this.tracker.note(`step ${id} retried by ${d.by}`);
@@ -343,7 +485,7 @@ export class OperationRun {
       detail: `step ${id} failed: retry it (pivot retry ${this.app}), skip it with a reason (pivot skip ${this.app} --step ${id} --reason ...), or close the operation as it stands (pivot abort ${this.app})`,
     });
     this.decision = undefined;
-    await condition(
+    await this.waitHoldingLock(
       () => this.decision !== undefined || this.abortRequest !== undefined,
       this.input.decisionTimeoutMs ?? 24 * 3600_000,
     );
@@ -355,20 +497,38 @@ export class OperationRun {
     return d;
   }
 
-  /** The approval gate: waits for `pivot approve` unless the runbook's policy needs none. */
+  /**
+   * The approval gate: waits for `pivot approve` unless the runbook's policy needs none and no
+   * data-loss gate is armed. A data loss beyond the objective is never accepted on anyone's behalf:
+   * not by an alert, nor by a site operation's approval that accepted less.
+   */
   async approvalGate(): Promise<void> {
-    if (!approvalRequired(this.input.runbook, this.options.operation)) return;
+    const gate = this.lossGate;
+    const declared = this.options.steps.some((s) => s.id === 'approval');
+    if (!declared) return;
     await this.step('approval', async () => {
-      if (this.input.preApproved) {
+      if (gate) {
+        this.tracker.note(
+          `the expected data loss (${formatDuration(this.expectedLossMs(gate))}) is beyond the RPO objective (${formatDuration(gate.objectiveMs)}): an approver must accept it`,
+        );
+      }
+      const parentAccepted = !gate || (this.input.acceptedDataLossMs ?? -1) >= this.expectedLossMs(gate);
+      if (this.input.preApproved && parentAccepted) {
         this.tracker.note(`approved with the site operation (${this.input.trigger ?? 'parent'})`);
+        return;
+      }
+      if (!gate && !approvalRequired(this.input.runbook, this.options.operation)) {
+        this.tracker.note(
+          'no approval needed: the policy asks for none and the loss is within the objective',
+        );
         return;
       }
       this.tracker.wait({
         for: 'approval',
-        detail: `approve with \`pivot approve ${this.app}\`, or abort with \`pivot abort ${this.app}\``,
+        detail: `${this.notice ? `${this.notice}. ` : ''}approve with \`pivot approve ${this.app}\`${gate ? ' --accept-data-loss <duration>' : ''}, or abort with \`pivot abort ${this.app}\``,
       });
       this.pendingApproval(true);
-      const got = await condition(
+      const got = await this.waitHoldingLock(
         () => this.approval !== undefined || this.abortRequest !== undefined,
         this.input.approvalTimeoutMs ?? 3600_000,
       );
@@ -376,7 +536,10 @@ export class OperationRun {
       this.pendingApproval(false);
       this.throwIfAborted();
       if (!got) throw new Error('nobody approved the operation in time');
-      this.tracker.note(`approved by ${this.approval!.by}`);
+      const accepted = this.approval!.acceptDataLossMs;
+      this.tracker.note(
+        `approved by ${this.approval!.by}${accepted !== undefined ? `, accepting a data loss of up to ${formatDuration(accepted)}` : ''}`,
+      );
     });
   }
 
@@ -428,31 +591,55 @@ export class OperationRun {
       if (this.tracker.pointOfNoReturnPassed) {
         this.tracker.finish('needs-attention', err, this.options.attention);
       } else {
+        // Newest first; each one undoes what the ones before it left, so the first that fails stops
+        // the roll-back and everything from it on is left for a person.
+        const left: string[] = [];
         await CancellationScope.nonCancellable(async () => {
           for (const c of this.compensations) {
+            if (left.length > 0) {
+              left.push(c.what);
+              continue;
+            }
             try {
               await c.run();
               this.tracker.note(`compensated: ${c.what}`);
             } catch (compErr) {
-              this.tracker.note(`compensation failed: ${c.what}: ${String(compErr)}`);
+              this.tracker.note(`compensation failed: ${c.what}: ${describeError(compErr)}`);
+              left.push(c.what);
             }
           }
         });
-        const outcome = aborted ? 'aborted' : this.compensations.length > 0 ? 'rolled-back' : 'refused';
-        this.tracker.finish(
-          outcome,
-          err,
-          this.compensations.length > 0
-            ? `the source ${this.input.from} serves again as before; ${this.options.refusal}`
-            : `nothing was changed; ${this.options.refusal}`,
-        );
+        if (left.length > 0) {
+          this.tracker.finish(
+            'needs-attention',
+            err,
+            `the roll-back did not finish: ${this.input.from} does not serve as before. Left to do, in order: ${left.join('; ')}`,
+          );
+        } else {
+          const outcome = aborted ? 'aborted' : this.compensations.length > 0 ? 'rolled-back' : 'refused';
+          this.tracker.finish(
+            outcome,
+            err,
+            this.compensations.length > 0
+              ? `the source ${this.input.from} serves again as before; ${this.options.refusal}`
+              : `nothing was changed; ${this.options.refusal}`,
+          );
+        }
       }
     } finally {
       this.emitMetrics();
       if (this.locked) {
-        await CancellationScope.nonCancellable(() =>
-          this.control.endOperation(this.app, this.operationId, this.tracker.report().outcome),
-        );
+        // The outcome stands whatever happens to the lock: a witness that cannot be written now
+        // leaves the lock to expire (or to be renewed by nobody), never a rewritten report.
+        await CancellationScope.nonCancellable(async () => {
+          try {
+            await this.control.endOperation(this.app, this.operationId, this.tracker.report().outcome);
+          } catch (err) {
+            this.tracker.note(
+              `the witness did not record the end of this operation (${describeError(err)}): its lock on ${this.app} expires on its own; ask the witness's operators before starting another`,
+            );
+          }
+        });
       }
     }
     return this.tracker.report();

@@ -9,32 +9,34 @@
  */
 import { patched } from '@temporalio/workflow';
 import { workloadRefs, type ClaimRef, type StepContext, type VolumeSpec } from '../activities/types.ts';
+import { operationSteps } from '../planner/step-catalog.ts';
+import { parseDuration } from '../runbook/duration.ts';
 import { approvalRequired, controlActivities, OperationRun, siteActivities } from './engine.ts';
 import type { OperationInput } from './engine.ts';
-import type { OperationReport } from './progress.ts';
-import { bringUp, bringUpSteps, hookSteps, measureLoss, PROTECTION_AT_TARGET, runHooks } from './steps.ts';
+import { describeError, type OperationReport } from './progress.ts';
+import {
+  ACTIVE_AT_PROMOTION,
+  bringUp,
+  measureLoss,
+  PROTECTION_AT_TARGET,
+  PER_APP_FENCE,
+  RPO_GATE,
+  runHooks,
+} from './steps.ts';
 
 export async function failover(input: OperationInput): Promise<OperationReport> {
   const { runbook, from, to } = input;
   const run = new OperationRun(input, {
     operation: 'failover',
     mode: 'unplanned',
-    pointOfNoReturnStep: 'fence-witness',
     attention: `${from} is fenced and must stay down: fix the cause, then retry the failed step (or skip it with a reason); reprotect ${from} before it serves again`,
     refusal: 'fix the cause and run the failover again',
-    steps: [
-      ['preflight', 'preflight checks', 'control'],
-      ...(approvalRequired(runbook, 'failover')
-        ? [['approval', 'wait for approval of the failover', 'control'] as [string, string, string]]
-        : []),
-      ['fence-witness', `advance the fencing epoch and mark ${from} fenced in the witness`, 'control'],
-      ['fence-storage', `fence ${from}'s clients at the storage`, to],
-      ['quiesce-source', `best effort: scale the workloads on ${from} to 0`, from],
-      ['promote-target', `force-promote the volumes on ${to}`, to],
-      ...bringUpSteps(runbook, to),
-      ...hookSteps(runbook, 'post-failover', to),
-      ['record-active-site', `record ${to} as the active site, in the witness and on the sites`, 'control'],
-    ],
+    steps: operationSteps('failover', {
+      runbook,
+      from,
+      to,
+      approval: approvalRequired(runbook, 'failover'),
+    }),
   });
   const control = controlActivities();
   const [tgt, tgtWait, srcMaybe] = [
@@ -47,18 +49,15 @@ export async function failover(input: OperationInput): Promise<OperationReport> 
   return run.execute(async () => {
     const pre = await run.step('preflight', async () => {
       const witness = await run.begin({ active: from, unfenced: to });
-      if (!input.fence || input.fence.cidrs.length === 0) {
-        throw new Error(`no client networks are configured for ${from}: it cannot be fenced at the storage`);
-      }
       await siteActivities(to, 'bestEffort').probeSite();
       let sourceReachable = true;
       let volumes: VolumeSpec[] = [];
       let replicas: Record<string, number> = {};
+      const srcProbe = siteActivities(from, 'sourceProbe');
       try {
-        await srcMaybe.probeSite();
-        volumes = await srcMaybe.describeVolumes(runbook);
-        replicas = await srcMaybe.currentReplicas(workloads);
-        await control.recordProtection(run.app, { site: from, volumes, replicas });
+        await srcProbe.probeSite();
+        volumes = await srcProbe.describeVolumes(runbook);
+        replicas = await srcProbe.currentReplicas(workloads);
       } catch {
         sourceReachable = false;
         const record = await control.protection(run.app);
@@ -72,6 +71,28 @@ export async function failover(input: OperationInput): Promise<OperationReport> 
           `${from} does not answer: using the volumes and replica counts recorded at ${record.at}`,
         );
       }
+      // Outside the probe: the witness failing is never a verdict on the site.
+      if (sourceReachable) await control.recordProtection(run.app, { site: from, volumes, replicas });
+      if (!sourceReachable && (!input.fence || input.fence.cidrs.length === 0)) {
+        throw new Error(
+          `${from} does not answer and no client networks are configured for it: it cannot be fenced at the storage`,
+        );
+      }
+      if (!sourceReachable && (input.fence?.cutsOff ?? []).length > 0) {
+        run.approvalNotice(
+          `${from} does not answer: a storage fence on its networks will also cut off ${input.fence!.cutsOff!.join(', ')}; to move them too, fail over the site (pivot failover --site ${from})`,
+        );
+      }
+      if (patched(RPO_GATE)) {
+        // The loss grows from the replicas' oldest last sync until writes stop; beyond the
+        // objective, the approval must accept it (an unknown sync: an unbounded loss).
+        const lastSync = await tgt.oldestReplicaSync(
+          volumes.map((v) => ({ namespace: v.namespace, name: v.claim })),
+        );
+        const objectiveMs = parseDuration(runbook.spec.objectives.rpo) ?? 0;
+        const lastSyncMs = lastSync ? Date.parse(lastSync) : -Infinity;
+        if (Date.now() - lastSyncMs > objectiveMs) run.requireLossAcceptance({ lastSyncMs, objectiveMs });
+      }
       return { ctx: witness.ctx, volumes, replicas, sourceReachable };
     });
     const { volumes, sourceReachable } = pre;
@@ -81,19 +102,49 @@ export async function failover(input: OperationInput): Promise<OperationReport> 
     await run.approvalGate();
 
     run.passPointOfNoReturn();
-    let fencedAt = '';
     await run.act('fence-witness', async () => {
       const epoch = await control.fenceSite(run.app, run.operationId, ctx.epoch, from);
       ctx = { ...ctx, epoch };
-      fencedAt = new Date(Date.now()).toISOString();
     });
-    await run.act('fence-storage', () =>
-      tgtWait.ensureNetworkFence(ctx, from, input.fence?.cidrs ?? [], volumes[0]?.driver ?? '', {
+    // Fence the application alone while its source answers (stop it, demote its volumes: nothing
+    // else on the site is touched); only a source that does not answer is fenced at the storage,
+    // on its client networks, which cuts every application writing from there.
+    let fencedAlone = false;
+    await run.act('fence-storage', async () => {
+      if (sourceReachable && patched(PER_APP_FENCE)) {
+        try {
+          const alone = siteActivities(from, 'sourceFence');
+          replicas = { ...replicas, ...(await alone.scaleDownWorkloads(ctx, workloads)) };
+          await alone.waitWorkloadsStopped(ctx, workloads);
+          await alone.ensureReplicationState(ctx, claims, 'secondary');
+          fencedAlone = true;
+          run.tracker.note(
+            `${from} answered: ${run.app} was fenced there alone (stopped, volumes demoted); ${from}'s networks are not fenced`,
+          );
+          return;
+        } catch (err) {
+          run.tracker.note(
+            `${from} stopped answering while ${run.app} was fenced there alone (${describeError(err)}): fencing ${from}'s networks at the storage instead`,
+          );
+        }
+      }
+      const others = input.fence?.cutsOff ?? [];
+      if (others.length > 0) {
+        run.tracker.note(`the storage fence on ${from}'s networks also cuts off: ${others.join(', ')}`);
+      }
+      // The owner is recorded before the fence exists: a reprotect never lifts a fence someone needs.
+      if (patched(PER_APP_FENCE)) await control.claimSiteFence(from, run.app);
+      await tgtWait.ensureNetworkFence(ctx, from, input.fence?.cidrs ?? [], volumes[0]?.driver ?? '', {
         ...(input.fence?.className ? { className: input.fence.className } : {}),
         ...(input.fence?.secret ? { secret: input.fence.secret } : {}),
-      }),
-    );
+      });
+    });
+    // The old primary's writes provably stopped once the storage confirmed the fence (or an
+    // approver attested it was fenced by hand): the data-loss window ends here, not at the witness
+    // fence, which the old primary's pods never see.
+    const writesStoppedAt = new Date(Date.now()).toISOString();
     await run.act('quiesce-source', async () => {
+      if (fencedAlone) return; // stopped at fence-storage
       if (!sourceReachable) {
         run.tracker.note(
           `${from} did not answer at preflight: not asked to scale down; it is fenced at the storage and its site worker keeps it down when it returns`,
@@ -110,20 +161,32 @@ export async function failover(input: OperationInput): Promise<OperationReport> 
     });
     await run.act('promote-target', async () => {
       const lastSync = await tgt.oldestReplicaSync(claims);
+      const objectiveMs = parseDuration(runbook.spec.objectives.rpo);
+      const accepted = run.acceptedDataLossMs;
+      const figures = {
+        writesStoppedAt,
+        ...(objectiveMs !== undefined ? { objectiveMs } : {}),
+        ...(accepted !== undefined ? { acceptedLossMs: accepted } : {}),
+      };
       run.tracker.rpo = lastSync
         ? {
-            windowMs: Math.max(0, Date.parse(fencedAt) - Date.parse(lastSync)),
+            windowMs: Math.max(0, Date.parse(writesStoppedAt) - Date.parse(lastSync)),
             lastSyncTime: lastSync,
-            basis: `writes on ${from} after the replicas' oldest last sync, up to the fence`,
+            ...figures,
+            basis: `writes on ${from} after the replicas' oldest last sync, until the storage fence held`,
           }
         : {
             windowMs: Number.MAX_SAFE_INTEGER,
+            ...figures,
             basis: 'a replica never reported a sync: the loss is unbounded',
           };
       await tgtWait.ensureReplicationState(ctx, claims, 'primary', {
         force: true,
         refusalGraceMs: input.refusalGraceMs ?? 10_000,
       });
+      // The witness names the promoted site at once: should the operation stop after this, no
+      // site guard takes the only writable copy down.
+      if (patched(ACTIVE_AT_PROMOTION)) await control.setActiveSite(run.app, run.operationId, ctx.epoch, to);
     });
     await measureLoss(run, volumes);
     await bringUp(run, ctx, volumes, replicas, { site: from, reachable: sourceReachable });

@@ -3,6 +3,7 @@
  * outcome. The workflow keeps one OperationTracker; the progress query, the CLI and the final
  * report all read the same structure. Deterministic: time is the workflow's clock.
  */
+import type { CatalogStep, StepGuard } from '../planner/step-catalog.ts';
 
 export const STEP_STATES = ['pending', 'running', 'succeeded', 'failed', 'skipped'] as const;
 export type StepState = (typeof STEP_STATES)[number];
@@ -39,6 +40,10 @@ export interface Decision {
   at: string;
   step?: string;
   reason?: string;
+  /** approve: the data loss (ms) the approver accepted, beyond the RPO objective. */
+  acceptDataLossMs?: number;
+  /** skip of a storage fence: how the approver attests the old primary was fenced instead. */
+  attestation?: string;
 }
 
 /** The data-loss window the operation reports, from the replication status (RPO). */
@@ -46,6 +51,12 @@ export interface RpoReport {
   windowMs: number;
   /** The oldest last sync of the promoted replicas, when known. */
   lastSyncTime?: string;
+  /** When writes on the old primary provably stopped: where the window ends (unplanned). */
+  writesStoppedAt?: string;
+  /** The runbook's RPO objective (ms). */
+  objectiveMs?: number;
+  /** The loss an approver accepted beyond the objective (ms). */
+  acceptedLossMs?: number;
   basis: string;
 }
 
@@ -61,6 +72,10 @@ export interface StepProgress {
   id: string;
   title: string;
   site: string;
+  /** What an operator may do if it fails after the point of no return (absent: skippable). */
+  guard?: StepGuard;
+  /** The operation's point of no return. */
+  pointOfNoReturn?: true;
   state: StepState;
   startedAt?: string;
   endedAt?: string;
@@ -103,6 +118,9 @@ export interface OperationReport extends OperationHeader {
   notes: string[];
 }
 
+/** A step as the operation declares it: the catalog's entry, or a drill's own. */
+export type StepDeclaration = Pick<CatalogStep, 'id' | 'title' | 'site'> & Partial<CatalogStep>;
+
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** An error and its causes as one line, without repeats (ActivityFailure wraps the activity's error). */
@@ -134,9 +152,16 @@ export class OperationTracker {
 
   constructor(
     private readonly header: OperationHeader,
-    steps: Array<[id: string, title: string, site: string]>,
+    steps: StepDeclaration[],
   ) {
-    this.steps = steps.map(([id, title, site]) => ({ id, title, site, state: 'pending' }));
+    this.steps = steps.map((s) => ({
+      id: s.id,
+      title: s.title,
+      site: s.site,
+      ...(s.guard && s.guard !== 'skippable' ? { guard: s.guard } : {}),
+      ...(s.pointOfNoReturn ? { pointOfNoReturn: true as const } : {}),
+      state: 'pending',
+    }));
   }
 
   get finished(): boolean {

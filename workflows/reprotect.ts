@@ -6,34 +6,27 @@
  *
  * Here `from` is the active site and `to` the old primary being reprotected.
  */
-import { workloadRefs, type ClaimRef, type VolumeSpec } from '../activities/types.ts';
+import { patched } from '@temporalio/workflow';
+import { workloadRefs, type ClaimRef, type StepContext, type VolumeSpec } from '../activities/types.ts';
+import { operationSteps } from '../planner/step-catalog.ts';
 import { approvalRequired, controlActivities, OperationRun, siteActivities } from './engine.ts';
 import type { OperationInput } from './engine.ts';
 import type { OperationReport } from './progress.ts';
-import { measureLoss } from './steps.ts';
+import { measureLoss, PER_APP_FENCE } from './steps.ts';
 
 export async function reprotect(input: OperationInput): Promise<OperationReport> {
   const { runbook, from, to } = input;
   const run = new OperationRun(input, {
     operation: 'reprotect',
     mode: 'planned',
-    pointOfNoReturnStep: 'keep-old-primary-down',
     attention: `${to} is being resynced from ${from}: fix the cause, then retry the failed step; ${from} keeps serving`,
     refusal: 'fix the cause and run the reprotect again',
-    steps: [
-      ['preflight', 'preflight checks', 'control'],
-      ...(approvalRequired(runbook, 'reprotect')
-        ? [['approval', 'wait for approval of the reprotect', 'control'] as [string, string, string]]
-        : []),
-      [
-        'keep-old-primary-down',
-        `make sure the workloads on ${to} (the old primary) stay at 0 and get no traffic`,
-        to,
-      ],
-      ['demote-old-primary', `demote the old primary's volumes on ${to} and resync them from ${from}`, to],
-      ['wait-resync', 'wait until the replicas are resynced and replicating', to],
-      ['unfence', `lift the storage fence and the witness fence of ${to}`, from],
-    ],
+    steps: operationSteps('reprotect', {
+      runbook,
+      from,
+      to,
+      approval: approvalRequired(runbook, 'reprotect'),
+    }),
   });
   const control = controlActivities();
   const [active, old, oldWait] = [
@@ -43,6 +36,28 @@ export async function reprotect(input: OperationInput): Promise<OperationReport>
   ];
   const activeWait = siteActivities(from, 'storageWait');
   const workloads = workloadRefs(runbook);
+
+  /**
+   * The storage fence on `to`'s networks cuts every application writing from there: it is lifted
+   * only when no application relies on it any more, and no copy on `to` is primary while its peer
+   * on `from` is too (lifting it then would make two writers).
+   */
+  const liftSiteFence = async (ctx: StepContext): Promise<void> => {
+    const owners = await control.releaseSiteFence(to, run.app);
+    if (owners.length > 0) {
+      run.tracker.note(`the storage fence on ${to}'s networks stays: ${owners.join(', ')} still rely on it`);
+      return;
+    }
+    const [here, there] = await Promise.all([old.primaryReplications(), active.primaryReplications()]);
+    const both = here.filter((vr) => there.includes(vr));
+    if (both.length > 0) {
+      run.tracker.note(
+        `the storage fence on ${to}'s networks stays: ${both.join(', ')} are primary on both sites; reprotect their applications first`,
+      );
+      return;
+    }
+    await activeWait.removeNetworkFence(ctx, to);
+  };
 
   return run.execute(async () => {
     const { ctx, volumes } = await run.step('preflight', async () => {
@@ -73,7 +88,8 @@ export async function reprotect(input: OperationInput): Promise<OperationReport>
     // On the lab: after the resync the old primary holds nothing the active site lacks.
     await measureLoss(run, volumes, to);
     await run.act('unfence', async () => {
-      await activeWait.removeNetworkFence(ctx, to);
+      if (patched(PER_APP_FENCE)) await liftSiteFence(ctx);
+      else await activeWait.removeNetworkFence(ctx, to);
       const epoch = await control.unfenceSite(run.app, run.operationId, ctx.epoch, to);
       run.tracker.epochAfter = epoch;
       await Promise.all([

@@ -18,8 +18,9 @@ import {
 import { planWaves } from '../planner/waves.ts';
 import type { Runbook } from '../runbook/types.ts';
 import { approvalRequired, type DecisionRequest, type OperationInput } from './engine.ts';
+import { validateApprover } from './approval.ts';
 import { operationWorkflowId } from './ids.ts';
-import type { OperationReport } from './progress.ts';
+import { describeError, type OperationReport } from './progress.ts';
 
 export interface SiteOperationInput {
   operation: 'switchover' | 'failover';
@@ -34,6 +35,8 @@ export interface SiteOperationInput {
   fence?: OperationInput['fence'];
   refusalGraceMs?: number;
   approvalTimeoutMs?: number;
+  /** The approver must not be the requester (the API's two-person rule). */
+  twoPersonRule?: boolean;
 }
 
 export type AppOutcome = OperationReport['outcome'] | 'not-started' | 'pending';
@@ -110,7 +113,11 @@ async function siteOperation(input: SiteOperationInput): Promise<SiteOperationRe
     },
     {
       validator: (r: DecisionRequest) => {
-        if (!r?.by) throw new Error('say who decides (by)');
+        validateApprover(r, {
+          requestedBy: input.requestedBy,
+          ...(input.twoPersonRule ? { twoPersonRule: true } : {}),
+          what: `the ${input.operation} of ${input.from}`,
+        });
         if (report.outcome !== 'waiting-approval')
           throw new Error('the site operation is not waiting for an approval');
       },
@@ -167,7 +174,7 @@ async function siteOperation(input: SiteOperationInput): Promise<SiteOperationRe
           summary.error = `its dependency ${failedDep} did not succeed`;
           continue;
         }
-        const p = runChild(input, runbook, summary, iso).finally(() => running.delete(p));
+        const p = runChild(input, runbook, summary, iso, approval).finally(() => running.delete(p));
         running.add(p);
       }
       if (running.size > 0) await Promise.race(running);
@@ -184,6 +191,7 @@ async function runChild(
   runbook: Runbook,
   summary: SiteAppSummary,
   iso: () => string,
+  approval: DecisionRequest | undefined,
 ): Promise<void> {
   const args: OperationInput = {
     runbook,
@@ -194,25 +202,41 @@ async function runChild(
     trigger: workflowInfo().workflowId,
     storageClassMap: input.storageClassMap,
     preApproved: true,
+    // A loss beyond an application's objective is accepted only as far as the approver said.
+    ...(approval?.acceptDataLossMs !== undefined ? { acceptedDataLossMs: approval.acceptDataLossMs } : {}),
+    ...(input.twoPersonRule ? { twoPersonRule: true } : {}),
     ...(input.fence ? { fence: input.fence } : {}),
     ...(input.refusalGraceMs !== undefined ? { refusalGraceMs: input.refusalGraceMs } : {}),
   };
   summary.startedAt = iso();
   summary.outcome = 'running';
+  let child;
   try {
-    const child = await startChild(input.operation, { workflowId: summary.workflowId, args: [args] });
-    const result = (await child.result()) as OperationReport;
-    summary.report = result;
-    summary.outcome = result.outcome;
-    if (result.error) summary.error = result.error;
+    child = await startChild(input.operation, {
+      workflowId: summary.workflowId,
+      args: [args],
+      // Each application's operation holds its own lock and ends on its own terms: terminating the
+      // site operation must never kill one in the middle of a step.
+      parentClosePolicy: 'ABANDON',
+    });
   } catch (err) {
     summary.outcome = 'not-started';
     summary.error =
       err instanceof WorkflowExecutionAlreadyStartedError
         ? `another operation of ${runbook.metadata.name} is running (${summary.workflowId}): it was left to finish`
-        : err instanceof Error
-          ? err.message
-          : String(err);
+        : describeError(err);
+    summary.endedAt = iso();
+    return;
+  }
+  try {
+    const result = (await child.result()) as OperationReport;
+    summary.report = result;
+    summary.outcome = result.outcome;
+    if (result.error) summary.error = result.error;
+  } catch (err) {
+    // It started, so it may have changed anything: never report it as not started.
+    summary.outcome = 'needs-attention';
+    summary.error = `the operation of ${runbook.metadata.name} ended without a report (${describeError(err)}): read its progress (pivot report ${runbook.metadata.name}) before anything else`;
   }
   summary.endedAt = iso();
 }

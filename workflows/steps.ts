@@ -4,10 +4,11 @@
  * figures for the report. Each returns the work of one plan step; the caller runs it with
  * `run.act(id, ...)` so that it is tracked, and decided on if it fails after the point of no return.
  */
-import { workloadRefs, type StepContext, type VolumeSpec } from '../activities/types.ts';
+import { patched } from '@temporalio/workflow';
+import { workloadRefs, type StepContext, type VolumeSpec, type WorkloadRef } from '../activities/types.ts';
 import { mapStorageClass } from '../planner/resolve.ts';
 import { parseDuration } from '../runbook/duration.ts';
-import type { HookPhase, Runbook } from '../runbook/types.ts';
+import type { Hook, HookPhase, Runbook } from '../runbook/types.ts';
 import { controlActivities, siteActivities, type OperationRun } from './engine.ts';
 
 /**
@@ -16,25 +17,41 @@ import { controlActivities, siteActivities, type OperationRun } from './engine.t
  */
 /** The new active site's protection record is written when the move is recorded (not only by its guard). */
 export const PROTECTION_AT_TARGET = 'protection-record-at-target';
+/** A failover reads the replicas' last sync before its approval, to gate a loss beyond the RPO objective. */
+export const RPO_GATE = 'rpo-gate';
+/** The witness records the new active site as soon as its volumes are promoted, not at the end. */
+export const ACTIVE_AT_PROMOTION = 'active-site-at-promotion';
+/** `verify` runs every declared check, read only and within its timeout (it used to scale up again). */
+export const VERIFY_CHECKS = 'verify-checks';
+/** A failover fences the application alone on a source that answers; site fences have owners. */
+export const PER_APP_FENCE = 'per-application-fence';
 
-/** The tracker's step list entries for the hooks of a phase (none when the runbook has none). */
-export function hookSteps(runbook: Runbook, phase: HookPhase, site: string): Array<[string, string, string]> {
-  return runbook.spec.hooks.some((h) => h.phase === phase)
-    ? [[`hooks-${phase}`, `run the ${phase} hooks`, site]]
-    : [];
-}
-
-/** The steps that bring the application up on `to`, in plan order. */
-export function bringUpSteps(runbook: Runbook, to: string): Array<[string, string, string]> {
-  return [
-    ['rebind-claims', `bind the replica volumes to their claims on ${to}`, to],
-    ['scale-up-target', `start the workloads on ${to} in start order`, to],
-    ...hookSteps(runbook, 'post-promote', to),
-    ...(runbook.spec.traffic.length > 0
-      ? [['repoint-traffic', `repoint traffic to ${to}`, to] as [string, string, string]]
-      : []),
-    ['verify', 'run the health checks', to],
-  ];
+/**
+ * Runs the runbook's health checks on a site: WorkloadsReady reads (never scales) within its
+ * timeout, and a Hook check runs the named hook within the hook's timeout; any failure fails the
+ * check. `hookFor` gives the hook as it runs there (a drill moves it to its namespace).
+ */
+export async function runHealthChecks(
+  acts: ReturnType<typeof siteActivities>,
+  ctx: StepContext,
+  runbook: Runbook,
+  workloads: WorkloadRef[],
+  replicas: Record<string, number>,
+  namespace: string,
+  hookFor: (hook: Hook) => Hook = (h) => h,
+): Promise<void> {
+  for (const check of runbook.spec.healthChecks) {
+    if (check.kind === 'WorkloadsReady') {
+      await acts.checkWorkloadsReady(ctx, workloads, replicas, parseDuration(check.timeout) ?? 180_000);
+      continue;
+    }
+    const declared = runbook.spec.hooks.find((h) => h.name === check.hook);
+    if (!declared) throw new Error(`health check ${check.name} names no hook ${check.hook}`);
+    const hook = hookFor(declared);
+    const timeoutMs = parseDuration(hook.timeout) ?? 60_000;
+    if (hook.exec) await acts.runExecHook(ctx, hook, namespace, timeoutMs);
+    else await acts.runJobHook(ctx, hook, namespace, timeoutMs);
+  }
 }
 
 export async function runHooks(
@@ -105,6 +122,10 @@ export async function bringUp(
     });
   }
   await run.act('verify', async () => {
+    if (patched(VERIFY_CHECKS)) {
+      await runHealthChecks(tgtWait, ctx, runbook, workloads, replicas, run.namespace);
+      return;
+    }
     for (const check of runbook.spec.healthChecks) {
       if (check.kind === 'WorkloadsReady') await tgtWait.scaleUpWorkloads(ctx, workloads, replicas);
     }

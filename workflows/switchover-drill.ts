@@ -22,6 +22,7 @@ import {
   type DecisionRequest,
   type OperationInput,
 } from './engine.ts';
+import { validateApprover } from './approval.ts';
 import { operationWorkflowId } from './ids.ts';
 import { describeError, OperationTracker, type OperationReport } from './progress.ts';
 
@@ -54,15 +55,15 @@ export async function switchoverDrill(input: SwitchoverDrillInput): Promise<Dril
     [
       ...(input.approvalRequired
         ? [
-            ['approval', 'approval of a drill that moves production', switchover.to] as [
-              string,
-              string,
-              string,
-            ],
+            {
+              id: 'approval',
+              title: 'approval of a drill that moves production',
+              site: switchover.to,
+            },
           ]
         : []),
-      ['switchover', `a real switchover of ${app} to ${switchover.to}`, switchover.to],
-      ['failback', `a real failback of ${app} to ${switchover.from}`, switchover.from],
+      { id: 'switchover', title: `a real switchover of ${app} to ${switchover.to}`, site: switchover.to },
+      { id: 'failback', title: `a real failback of ${app} to ${switchover.from}`, site: switchover.from },
     ],
   );
   const evidence = newEvidence(runbook, {
@@ -89,9 +90,11 @@ export async function switchoverDrill(input: SwitchoverDrillInput): Promise<Dril
         validDecider(r);
         if (tracker.report().waiting?.for !== 'approval')
           throw new Error(`the drill of ${app} is not waiting for an approval`);
-        if (input.twoPersonRule && r.by === switchover.requestedBy) {
-          throw new Error(`two-person rule: ${r.by} requested this drill and may not approve it`);
-        }
+        validateApprover(r, {
+          requestedBy: switchover.requestedBy,
+          twoPersonRule: input.twoPersonRule,
+          what: `the drill of ${app}`,
+        });
       },
     },
   );

@@ -12,10 +12,11 @@
  */
 import { patched } from '@temporalio/workflow';
 import { workloadRefs, type ClaimRef, type VolumeSpec } from '../activities/types.ts';
+import { operationSteps } from '../planner/step-catalog.ts';
 import { approvalRequired, controlActivities, OperationRun, siteActivities } from './engine.ts';
 import type { OperationInput } from './engine.ts';
 import type { OperationReport } from './progress.ts';
-import { bringUp, bringUpSteps, hookSteps, measureLoss, PROTECTION_AT_TARGET, runHooks } from './steps.ts';
+import { ACTIVE_AT_PROMOTION, bringUp, measureLoss, PROTECTION_AT_TARGET, runHooks } from './steps.ts';
 
 export type SwitchoverInput = OperationInput;
 
@@ -35,22 +36,9 @@ async function plannedMove(
   const run = new OperationRun(input, {
     operation,
     mode: 'planned',
-    pointOfNoReturnStep: 'promote-target',
     attention: `the volumes are primary on ${to}: fix the cause, then retry the failed step; never promote ${from} back without a reprotect`,
     refusal: `fix the cause and run the ${operation} again`,
-    steps: [
-      ['preflight', 'preflight checks', 'control'],
-      ...(approvalRequired(runbook, operation)
-        ? [['approval', `wait for approval of the ${operation}`, 'control'] as [string, string, string]]
-        : []),
-      ...hookSteps(runbook, 'pre-fence', from),
-      ['quiesce-source', `scale the workloads on ${from} to 0 and wait until their pods are gone`, from],
-      ['demote-source', `demote the volumes on ${from}`, from],
-      ['final-sync', `wait until ${to} has every write made before the quiesce`, to],
-      ['promote-target', `promote the volumes on ${to}`, to],
-      ...bringUpSteps(runbook, to),
-      ['record-active-site', `record ${to} as the active site and advance the fencing epoch`, 'control'],
-    ],
+    steps: operationSteps(operation, { runbook, from, to, approval: approvalRequired(runbook, operation) }),
   });
   const control = controlActivities();
   const [src, srcWait, tgt, tgtWait] = [
@@ -61,30 +49,34 @@ async function plannedMove(
   ];
   const probe = (site: string) => siteActivities(site, 'bestEffort').probeSite();
   const workloads = workloadRefs(runbook);
+  const recordReason = `${operation} ${from} → ${to}: ${input.reason}`;
 
   return run.execute(async () => {
-    const { ctx, volumes } = await run.step('preflight', async () => {
+    const pre = await run.step('preflight', async () => {
       const witness = await run.begin({ active: from, unfenced: to });
       await Promise.all([probe(from), probe(to)]);
       const volumes: VolumeSpec[] = await src.describeVolumes(runbook);
-      await control.recordProtection(run.app, {
-        site: from,
-        volumes,
-        replicas: await src.currentReplicas(workloads),
-      });
-      return { ctx: witness.ctx, volumes };
+      const replicas = await src.currentReplicas(workloads);
+      await control.recordProtection(run.app, { site: from, volumes, replicas });
+      return { ctx: witness.ctx, volumes, replicas };
     });
+    const { volumes } = pre;
+    const epochBefore = pre.ctx.epoch;
+    let ctx = pre.ctx;
     const claims: ClaimRef[] = volumes.map((v) => ({ namespace: v.namespace, name: v.claim }));
     await run.approvalGate();
     await runHooks(run, ctx, 'pre-fence', from);
 
     const replicas = await run.step('quiesce-source', async () => {
-      const recorded = await src.scaleDownWorkloads(ctx, workloads);
+      // Registered before the scale-down, so that one that fails half-way is undone too: with the
+      // counts read at preflight until the scale-down returns the counts it recorded.
+      let restore = pre.replicas;
       run.compensate(`scale the workloads on ${from} back up`, () =>
-        srcWait.scaleUpWorkloads(ctx, workloads, recorded),
+        srcWait.scaleUpWorkloads(ctx, workloads, restore),
       );
+      restore = await src.scaleDownWorkloads(ctx, workloads);
       await srcWait.waitWorkloadsStopped(ctx, workloads);
-      return recorded;
+      return restore;
     });
     // Workflow time at this point is after the pods were confirmed gone: no write is later.
     const quiescedAt = new Date(Date.now()).toISOString();
@@ -110,19 +102,20 @@ async function plannedMove(
       await tgtWait.ensureReplicationState(ctx, claims, 'primary', {
         refusalGraceMs: input.refusalGraceMs ?? 10_000,
       });
+      // The witness names the promoted site, at the next epoch, as the last act of the promotion:
+      // should the operation stop after this, no site guard takes the only writable copy down.
+      if (patched(ACTIVE_AT_PROMOTION)) {
+        const epoch = await control.recordActiveSite(run.app, run.operationId, epochBefore, to, recordReason);
+        ctx = { ...ctx, epoch };
+      }
     });
     run.passPointOfNoReturn();
     await measureLoss(run, volumes);
 
     await bringUp(run, ctx, volumes, replicas, { site: from, reachable: true });
     await run.act('record-active-site', async () => {
-      const epoch = await control.recordActiveSite(
-        run.app,
-        run.operationId,
-        ctx.epoch,
-        to,
-        `${operation} ${from} → ${to}: ${input.reason}`,
-      );
+      // Idempotent: finds the advance made at the promotion (histories from before: makes it).
+      const epoch = await control.recordActiveSite(run.app, run.operationId, epochBefore, to, recordReason);
       run.tracker.epochAfter = epoch;
       await Promise.all([
         tgt.recordSiteState(run.app, runbook.spec.namespaces, to, epoch),

@@ -351,6 +351,23 @@ describe('bad input changes nothing', () => {
     expectDocumented('/v1/operations', 'post', code, res.body);
   });
 
+  it('refuses a data-loss acceptance that is no duration, and an attestation from a non-approver', async () => {
+    const approve = await call('POST', '/v1/operations/orders/approve', {
+      token: tokens.approver!,
+      body: { acceptDataLoss: 'whatever it takes' },
+    });
+    expect(approve.status).toBe(400);
+    expect(approve.body['message']).toBe('acceptDataLoss: a duration such as "2m", or "unbounded"');
+    expectDocumented('/v1/operations/{id}/approve', 'post', 400, approve.body);
+    const skip = await call('POST', '/v1/operations/orders/skip', {
+      token: operator(),
+      body: { step: 'fence-storage', reason: 'x', attestation: 'fenced by hand: trust me' },
+    });
+    expect(skip.status).toBe(403);
+    expect(skip.body['message']).toContain('may not attest a fence');
+    expectDocumented('/v1/operations/{id}/skip', 'post', 403, skip.body);
+  });
+
   it('plans a drill (dryRun) on the standby without starting it', async () => {
     const res = await call('POST', '/v1/operations', {
       token: operator(),

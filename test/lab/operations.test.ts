@@ -6,7 +6,8 @@
  * primary kept down and fenced, reprotect, failback, and a site switchover in dependency waves.
  * No test may leave split brain behind.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   WorkflowUpdateFailedError,
@@ -20,13 +21,19 @@ import { fenceFor } from '../../config/fence.ts';
 import { loadConfig } from '../../config/load.ts';
 import { REPO_ROOT } from '../../lab/layout.ts';
 import { seedReplicatedApp } from '../../lab/seed.ts';
+import { SIM_DRIVER } from '../../lab/storage-sim/constants.ts';
 import { STANDBY_SELECTOR } from '../../activities/traffic.ts';
+import { createSiteActivities } from '../../activities/index.ts';
+import { workloadRefs } from '../../activities/types.ts';
 import { SITE_STATE_CONFIGMAP } from '../../activities/site-state.ts';
 import { fenceName } from '../../activities/fencing.ts';
 import { validateRunbookText } from '../../runbook/validate.ts';
 import type { Runbook } from '../../runbook/types.ts';
 import type { OperationInput } from '../../workflows/engine.ts';
 import { operationWorkflowId } from '../../workflows/ids.ts';
+import { observe } from '../../planner/live-state.ts';
+import { buildPlan } from '../../planner/plan.ts';
+import type { Operation } from '../../runbook/types.ts';
 import type { OperationReport } from '../../workflows/progress.ts';
 import type { SiteOperationReport, siteSwitchover } from '../../workflows/site.ts';
 import { deleteNamespace, lab, resetSim, sim, site, uniqueName } from './helpers.ts';
@@ -224,11 +231,41 @@ async function expectSourceServesAsBefore(before: Awaited<ReturnType<Witness['st
 
 type Witness = LabPivot['witness'];
 
+/** A step as on-call reads it, in the plan or in the report: the step catalog makes them one. */
+const outline = (s: {
+  id: string;
+  title: string;
+  site: string;
+  guard?: string;
+  pointOfNoReturn?: boolean;
+}) => ({
+  id: s.id,
+  title: s.title,
+  site: s.site,
+  guard: s.guard ?? 'skippable',
+  pointOfNoReturn: s.pointOfNoReturn === true,
+});
+
+/** The steps `pivot plan` prints for an operation of orders now (read before it starts). */
+async function plannedSteps(operation: Operation, to: string, rb: Runbook = runbook) {
+  // As the API plans: with the witness's view (after a failover both sites report Primary).
+  const live = {
+    ...(await observe([dcA, dcB], rb.spec.namespaces)),
+    witness: { orders: await pivot.witness.state('orders') },
+  };
+  const plan = buildPlan({ operation, to }, [rb], live, loadConfig(lab.layout.configFile));
+  const app = plan.waves[0]?.apps[0];
+  if (!app) throw new Error(`the plan refused ${operation}: ${JSON.stringify(plan.refused)}`);
+  return app.steps.map(outline);
+}
+
 describe('planned operations', () => {
-  it('switches orders over from dc-a to dc-b with no data lost', async () => {
+  it('switches orders over from dc-a to dc-b with no data lost, step for step as planned', async () => {
+    const planned = await plannedSteps('switchover', 'dc-b');
     const report = await run('switchover', 'dc-a', 'dc-b');
     await expectServing('dc-b', 'dc-a', report);
     expect(report.rpo).toMatchObject({ windowMs: 0 });
+    expect(report.steps.map(outline)).toEqual(planned);
   });
 
   it('attaches a second trigger to the running operation instead of starting a rival', async () => {
@@ -263,6 +300,73 @@ describe('planned operations', () => {
     await expectSourceServesAsBefore(before);
   });
 
+  it('ends needing attention, naming what is left, when a compensation fails', async () => {
+    const before = await pivot.witness.state('orders');
+    await sim.setFaults({ linkDown: true });
+    const handle = await start('switchover', 'dc-a', 'dc-b');
+    await progressUntil(handle, 'the final sync to wait', (r) => r.currentStep === 'final-sync');
+    // With the link still down, dc-a's array will not take the primary role back unforced: the
+    // roll-back cannot finish.
+    await handle.executeUpdate('abort', { args: [{ by: 'test', reason: 'change freeze' }] });
+    const report = (await handle.result().finally(resetSim)) as OperationReport;
+    expect(report.outcome).toBe('needs-attention');
+    expect(report.notes).toEqual([
+      expect.stringMatching(/^compensation failed: promote the volumes on dc-a back: .*the storage refused/),
+    ]);
+    expect(report.suggestion).toBe(
+      'the roll-back did not finish: dc-a does not serve as before. Left to do, in order: promote the volumes on dc-a back; scale the workloads on dc-a back up',
+    );
+    // What was left, done by hand once the array answers again.
+    const acts = createSiteActivities(dcA, pivot.witness);
+    const ctx = { app: 'orders', operationId: 'by-hand', epoch: before.epoch };
+    const claims = (await ordersVolumes()).map((v) => ({ namespace: 'orders', name: v.origin.claim! }));
+    await acts.ensureReplicationState(ctx, claims, 'primary');
+    const workloads = workloadRefs(runbook);
+    await acts.scaleUpWorkloads(ctx, workloads, await acts.currentReplicas(workloads));
+    await expectSourceServesAsBefore(before);
+  });
+
+  it('verifies with every declared check: a failing Hook check holds the switchover until it passes', async () => {
+    // The check passes on dc-a (where it also runs before the fence) and on dc-b only once the marker exists.
+    const marker = join(tmpdir(), uniqueName('pivot-check'));
+    const checked: Runbook = {
+      ...runbook,
+      spec: {
+        ...runbook.spec,
+        hooks: [
+          ...runbook.spec.hooks,
+          {
+            name: 'db-check',
+            phase: 'pre-fence',
+            exec: {
+              selector: { 'app.kubernetes.io/name': 'mysql' },
+              command: ['sh', '-c', `test "$PIVOT_LAB_SITE" = dc-a || test -f ${marker}`],
+            },
+            timeout: '10s',
+            onError: 'fail',
+          },
+        ],
+        healthChecks: [...runbook.spec.healthChecks, { name: 'db', kind: 'Hook', hook: 'db-check' }],
+      },
+    };
+    const handle = await start('switchover', 'dc-a', 'dc-b', { runbook: checked });
+    const stuck = await progressUntil(
+      handle,
+      'verify to fail',
+      (r) => r.waiting?.for === 'decision',
+      120_000,
+    );
+    expect(stuck).toMatchObject({ currentStep: 'verify', pointOfNoReturnPassed: true });
+    expect(stuck.error).toContain('hook db-check failed');
+    writeFileSync(marker, 'ok');
+    await handle.executeUpdate('retry', { args: [{ by: 'on-call', step: 'verify' }] });
+    const report = (await handle.result()) as OperationReport;
+    rmSync(marker, { force: true });
+    active = 'dc-b';
+    await expectServing('dc-b', 'dc-a', report);
+    await expectServing('dc-a', 'dc-b', await run('switchover', 'dc-b', 'dc-a'));
+  });
+
   it('compensates a promotion the storage refuses: the source serves again as before', async () => {
     await sim.setFaults({ failNextPromotions: 100_000, failPromotionsOnSite: 'dc-b' });
     const before = await pivot.witness.state('orders');
@@ -281,14 +385,32 @@ describe('planned operations', () => {
 });
 
 describe('unplanned failover, reprotect, failback', () => {
-  it('fails over to dc-b when dc-a dies, keeps dc-a down and fenced when it returns, then brings orders home', async () => {
+  it('fails over to dc-b when dc-a is cut off, keeps dc-a down and fenced when it returns, then brings orders home', async () => {
     const before = await pivot.witness.state('orders');
-    await lab.killSite('dc-a');
+    const planned = await plannedSteps('failover', 'dc-b');
+    // A partition, not a loss: dc-a's pods go on writing to its copies until the storage fence holds.
+    await lab.partitionSite('dc-a');
     // The storage refuses the forced promotion at first: after the point of no return that needs attention.
     await sim.setFaults({ failNextPromotions: 100_000, failPromotionsOnSite: 'dc-b' });
-    const handle = await start('failover', 'dc-a', 'dc-b', { refusalGraceMs: 1_000 });
+    // An RPO objective of 1 s: the replicas' last sync (every 2 s on the lab, none since dc-a died) is older.
+    const tight = {
+      ...runbook,
+      spec: { ...runbook.spec, objectives: { ...runbook.spec.objectives, rpo: '1s' } },
+    };
+    const handle = await start('failover', 'dc-a', 'dc-b', { refusalGraceMs: 1_000, runbook: tight });
     await progressUntil(handle, 'the failover to wait for approval', (r) => r.waiting?.for === 'approval');
-    await handle.executeUpdate('approve', { args: [{ by: 'on-call' }] });
+    // No RPO gate: a plain approval would force-promote whatever the loss. It must state the loss it accepts.
+    await expect(handle.executeUpdate('approve', { args: [{ by: 'on-call' }] })).rejects.toMatchObject({
+      cause: {
+        message: expect.stringMatching(
+          /expected data loss of orders is .*, beyond its RPO objective of 1s/,
+        ) as string,
+      },
+    });
+    await expect(
+      handle.executeUpdate('approve', { args: [{ by: 'on-call', acceptDataLossMs: 500 }] }),
+    ).rejects.toThrow(WorkflowUpdateFailedError);
+    await handle.executeUpdate('approve', { args: [{ by: 'on-call', acceptDataLossMs: 600_000 }] });
     const stuck = await progressUntil(
       handle,
       'the failover to need attention',
@@ -311,6 +433,12 @@ describe('unplanned failover, reprotect, failback', () => {
     await expect(
       handle.executeUpdate('skip', { args: [{ by: 'on-call', step: 'promote-target' }] }),
     ).rejects.toThrow(WorkflowUpdateFailedError); // a skip needs a reason
+    // Safety steps can be skipped: not the promotion, whatever the reason.
+    await expect(
+      handle.executeUpdate('skip', {
+        args: [{ by: 'on-call', step: 'promote-target', reason: 'the array is slow, bind them anyway' }],
+      }),
+    ).rejects.toMatchObject({ cause: { message: expect.stringContaining('cannot be skipped') as string } });
     await resetSim();
     await handle.executeUpdate('retry', { args: [{ by: 'on-call', step: 'promote-target' }] });
     const report = (await handle.result()) as OperationReport;
@@ -320,6 +448,13 @@ describe('unplanned failover, reprotect, failback', () => {
     expect(report.mode).toBe('unplanned');
     expect(report.epochAfter).toBe(before.epoch + 1);
     expect(report.decisions.map((d) => d.action)).toEqual(['approve', 'retry']);
+    expect(report.decisions[0]).toMatchObject({ by: 'on-call', acceptDataLossMs: 600_000 });
+    expect(report.rpo).toMatchObject({ objectiveMs: 1000, acceptedLossMs: 600_000 });
+    // The window ends when the storage fence held, not at the witness fence before it.
+    const fenced = report.steps.find((s) => s.id === 'fence-storage')!;
+    expect(report.rpo!.writesStoppedAt).toBe(fenced.endedAt);
+    expect(Date.parse(report.rpo!.lastSyncTime!) + report.rpo!.windowMs).toBe(Date.parse(fenced.endedAt!));
+    expect(report.steps.map(outline)).toEqual(planned);
     // dc-b serves every workload.
     const b = await replicas(dcB);
     for (const [name, n] of Object.entries(EXPECTED)) expect(b[name]).toEqual({ want: n, ready: n });
@@ -334,8 +469,9 @@ describe('unplanned failover, reprotect, failback', () => {
     };
     expect(fence.spec).toMatchObject({ fenceState: 'Fenced', cidrs: ['10.10.0.0/16'] });
     expect(fence.status?.result).toBe('Succeeded');
-    // The reported RPO covers what the array counts as lost.
-    expect(report.measuredLoss).toBeDefined();
+    // The reported RPO covers what the array counts as lost: dc-a's writes after the last sync,
+    // up to when the storage fence held (not only up to the witness fence, which its pods never see).
+    expect(report.measuredLoss?.writes).toBeGreaterThan(0);
     expect(report.rpo!.windowMs).toBeGreaterThanOrEqual(report.measuredLoss!.windowMs);
     const lost = (await ordersVolumes()).reduce(
       (n, v) => n + (v.copies.find((c) => c.site === 'dc-a')?.writesNotOnPrimary ?? 0),
@@ -367,8 +503,10 @@ describe('unplanned failover, reprotect, failback', () => {
     expect(await pivot.witness.state('orders')).toMatchObject({ activeSite: 'dc-b', fencedSites: ['dc-a'] });
 
     // Reprotect: dc-a resynced from dc-b, its fences lifted; dc-b keeps serving.
+    const plannedReprotect = await plannedSteps('reprotect', 'dc-a');
     const reprotect = await run('reprotect', 'dc-b', 'dc-a');
     expect(reprotect.outcome).toBe('succeeded');
+    expect(reprotect.steps.map(outline)).toEqual(plannedReprotect);
     expect(await pivot.witness.state('orders')).toMatchObject({ activeSite: 'dc-b', fencedSites: [] });
     await expect(
       dcB.custom.getClusterCustomObject({ ...CRD.networkFence, name: fenceName('dc-a') }),
@@ -381,8 +519,179 @@ describe('unplanned failover, reprotect, failback', () => {
     }
 
     // Failback: home to dc-a with nothing lost.
+    const plannedFailback = await plannedSteps('failback', 'dc-a');
     const failback = await run('failback', 'dc-b', 'dc-a');
     await expectServing('dc-a', 'dc-b', failback);
+    expect(failback.steps.map(outline)).toEqual(plannedFailback);
+  }, 600_000);
+});
+
+describe('a failover of one application', () => {
+  const ns = uniqueName('payments');
+  beforeAll(async () => {
+    await seedReplicatedApp(dcA, dcB, {
+      namespace: ns,
+      partOf: ns,
+      claims: ['data-ledger-0'],
+      objects: paymentsObjects(ns),
+    });
+  });
+  afterAll(async () => {
+    await deleteNamespace(dcA, ns);
+    await deleteNamespace(dcB, ns);
+  });
+
+  it('fences that application alone while its source answers: the others on the site keep writing', async () => {
+    const ledgerWrites = async () =>
+      (await sim.volumes())
+        .filter((v) => v.origin.namespace === ns)
+        .reduce((n, v) => n + (v.copies.find((c) => c.site === 'dc-a')?.acceptedWrites ?? 0), 0);
+    await waitUntil('the ledger to write on dc-a', async () => (await ledgerWrites()) > 0);
+    const handle = await start('failover', 'dc-a', 'dc-b');
+    await progressUntil(handle, 'the failover to wait for approval', (r) => r.waiting?.for === 'approval');
+    await handle.executeUpdate('approve', { args: [{ by: 'on-call' }] });
+    const report = (await handle.result()) as OperationReport;
+    active = 'dc-b';
+    expect(report.outcome).toBe('succeeded');
+    expect(report.notes).toContain(
+      "dc-a answered: orders was fenced there alone (stopped, volumes demoted); dc-a's networks are not fenced",
+    );
+    // No fence on dc-a's networks: the ledger, active on dc-a, keeps writing there.
+    await expect(
+      dcB.custom.getClusterCustomObject({ ...CRD.networkFence, name: fenceName('dc-a') }),
+    ).rejects.toMatchObject({ code: 404 });
+    const after = await ledgerWrites();
+    await waitUntil('the ledger to go on writing on dc-a', async () => (await ledgerWrites()) > after);
+    for (const v of await ordersVolumes()) {
+      expect(v.copies.find((c) => c.site === 'dc-a')).toMatchObject({ role: 'secondary', fenced: false });
+    }
+    expect(report.rpo!.windowMs).toBeGreaterThanOrEqual(report.measuredLoss!.windowMs);
+    await expectNoSplitBrain();
+
+    expect((await run('reprotect', 'dc-b', 'dc-a')).outcome).toBe('succeeded');
+    await expectServing('dc-a', 'dc-b', await run('failback', 'dc-b', 'dc-a'));
+  }, 600_000);
+});
+
+describe('a storage fence that fails', () => {
+  const byHand = 'fenced-by-hand-dc-a';
+  afterAll(async () => {
+    for (const name of [fenceName('dc-a'), byHand]) {
+      await dcB.custom.deleteClusterCustomObject({ ...CRD.networkFence, name }).catch(() => undefined);
+    }
+  });
+
+  it("is passed only with a second person's attestation, recorded in the report and the audit trail", async () => {
+    // dc-a is cut off, so only a fence on its networks can stop it; the array refuses Pivot's (a
+    // network it cannot parse): fence-storage fails after the point of no return.
+    await lab.partitionSite('dc-a');
+    const settings = fenceFor(loadConfig(lab.layout.configFile), 'dc-a', 'dc-b');
+    const handle = await start('failover', 'dc-a', 'dc-b', {
+      fence: { ...settings, cidrs: ['not-a-network'] },
+    });
+    await progressUntil(handle, 'the failover to wait for approval', (r) => r.waiting?.for === 'approval');
+    await handle.executeUpdate('approve', { args: [{ by: 'on-call', acceptDataLossMs: 600_000 }] });
+    const stuck = await progressUntil(handle, 'the fence to fail', (r) => r.waiting?.for === 'decision');
+    expect(stuck).toMatchObject({ currentStep: 'fence-storage', pointOfNoReturnPassed: true });
+    const skip = (by: string, extra: object = {}) =>
+      handle.executeUpdate('skip', {
+        args: [{ by, step: 'fence-storage', reason: 'the array will not fence', ...extra }],
+      });
+    // A reason is not enough, and the requester cannot vouch for its own failover.
+    await expect(skip('on-call')).rejects.toMatchObject({
+      cause: { message: expect.stringContaining("an approver's attestation") as string },
+    });
+    const attestation = `fenced by hand: NetworkFence ${byHand} on dc-b, dc-a's client networks`;
+    await expect(skip('test', { attestation })).rejects.toMatchObject({
+      cause: { message: expect.stringContaining('two-person rule') as string },
+    });
+    // The storage lead fences dc-a by hand, then attests it.
+    await dcB.custom.createClusterCustomObject({
+      ...CRD.networkFence,
+      body: {
+        apiVersion: `${CRD.networkFence.group}/${CRD.networkFence.version}`,
+        kind: 'NetworkFence',
+        metadata: { name: byHand },
+        spec: { fenceState: 'Fenced', cidrs: settings.cidrs, driver: SIM_DRIVER, secret: settings.secret },
+      },
+    });
+    await waitUntil('the fence by hand to hold', async () =>
+      (await ordersVolumes()).every((v) => v.copies.find((c) => c.site === 'dc-a')?.fenced === true),
+    );
+    await skip('storage-lead', { attestation });
+    const report = (await handle.result()) as OperationReport;
+    active = 'dc-b';
+    expect(report.outcome).toBe('succeeded');
+    expect(report.steps.find((s) => s.id === 'fence-storage')).toMatchObject({ state: 'skipped' });
+    expect(report.decisions.at(-1)).toMatchObject({ action: 'skip', by: 'storage-lead', attestation });
+    expect(report.notes).toContain(`storage-lead attests in place of step fence-storage: ${attestation}`);
+    const trail = await pivot.witness.auditTrail('orders', 50);
+    expect(trail.filter((e) => e.action === 'attest').at(-1)).toMatchObject({
+      actor: 'storage-lead',
+      detail: expect.stringContaining(attestation) as string,
+    });
+    await expectNoSplitBrain();
+
+    // Home again: dc-a returns, the refused fence object goes, reprotect, the fence by hand is
+    // lifted, failback.
+    await lab.reviveSite('dc-a');
+    await dcB.custom.deleteClusterCustomObject({ ...CRD.networkFence, name: fenceName('dc-a') });
+    expect((await run('reprotect', 'dc-b', 'dc-a')).outcome).toBe('succeeded');
+    await dcB.custom.deleteClusterCustomObject({ ...CRD.networkFence, name: byHand });
+    await waitUntil('the fence by hand to be lifted', async () =>
+      (await ordersVolumes()).every((v) => v.copies.find((c) => c.site === 'dc-a')?.fenced === false),
+    );
+    await expectServing('dc-a', 'dc-b', await run('failback', 'dc-b', 'dc-a'));
+  }, 600_000);
+});
+
+describe('an operation that stops after its promotion', () => {
+  it('leaves the promoted target running: the witness names it, and no site guard takes it down', async () => {
+    // A post-failover check fails once orders runs on dc-b; on-call closes the operation as it stands.
+    const failing: Runbook = {
+      ...runbook,
+      spec: {
+        ...runbook.spec,
+        hooks: [
+          ...runbook.spec.hooks,
+          {
+            name: 'check',
+            phase: 'post-failover',
+            exec: { selector: { 'app.kubernetes.io/name': 'mysql' }, command: ['sh', '-c', 'exit 3'] },
+            timeout: '10s',
+            onError: 'fail',
+          },
+        ],
+      },
+    };
+    const before = await pivot.witness.state('orders');
+    const handle = await start('failover', 'dc-a', 'dc-b', { runbook: failing });
+    await progressUntil(handle, 'the failover to wait for approval', (r) => r.waiting?.for === 'approval');
+    await handle.executeUpdate('approve', { args: [{ by: 'on-call' }] });
+    await progressUntil(handle, 'the check to fail', (r) => r.waiting?.for === 'decision', 120_000);
+    await handle.executeUpdate('abort', { args: [{ by: 'on-call', reason: 'look at it in the morning' }] });
+    const report = (await handle.result()) as OperationReport;
+    active = 'dc-b';
+    expect(report).toMatchObject({ outcome: 'needs-attention', currentStep: 'hooks-post-failover' });
+    // The lock is gone with the operation; the witness already names dc-b, at the fenced epoch.
+    expect(await pivot.witness.lockHolder('orders')).toBeUndefined();
+    expect(await pivot.witness.state('orders')).toMatchObject({
+      activeSite: 'dc-b',
+      epoch: before.epoch + 1,
+      fencedSites: ['dc-a'],
+    });
+    // Several guard periods (2 s on the lab) later, dc-b still serves every workload.
+    await new Promise((r) => setTimeout(r, 8_000));
+    const b = await replicas(dcB);
+    for (const [name, n] of Object.entries(EXPECTED)) expect(b[name]).toEqual({ want: n, ready: n });
+    await expectNoSplitBrain();
+
+    // Home again: reprotect dc-a, then fail back.
+    await dcB.custom
+      .deleteClusterCustomObject({ ...CRD.networkFence, name: fenceName('dc-a') })
+      .catch(() => undefined);
+    expect((await run('reprotect', 'dc-b', 'dc-a')).outcome).toBe('succeeded');
+    await expectServing('dc-a', 'dc-b', await run('failback', 'dc-b', 'dc-a'));
   }, 600_000);
 });
 
@@ -391,6 +700,63 @@ describe('site switchover', () => {
   afterAll(async () => {
     await deleteNamespace(dcA, ns);
     await deleteNamespace(dcB, ns);
+  });
+
+  const startSite = (extra: Partial<Parameters<typeof siteSwitchover>[0]>, runbooks = [runbook]) =>
+    pivot.client.workflow.start<typeof siteSwitchover>('siteSwitchover', {
+      taskQueue: CONTROL_TASK_QUEUE,
+      workflowId: uniqueName('site-switchover-dc-a'),
+      args: [
+        {
+          from: 'dc-a',
+          to: 'dc-b',
+          runbooks,
+          requestedBy: 'test',
+          reason: 'lab test',
+          storageClassMap: loadConfig(lab.layout.configFile).storageClassMap,
+          ...extra,
+        },
+      ],
+    });
+
+  it('holds its approval to the two-person rule, like every operation', async () => {
+    const gated: Runbook = {
+      ...runbook,
+      spec: { ...runbook.spec, approval: { ...runbook.spec.approval, switchover: 'required' } },
+    };
+    const handle = await startSite({ requestedBy: 'alice', twoPersonRule: true }, [gated]);
+    await waitUntil(
+      'the site switchover to wait for approval',
+      async () => (await handle.query<SiteOperationReport>('progress')).outcome === 'waiting-approval',
+    );
+    await expect(handle.executeUpdate('approve', { args: [{ by: 'alice' }] })).rejects.toMatchObject({
+      cause: {
+        message: expect.stringContaining('two-person rule: alice requested the switchover of dc-a') as string,
+      },
+    });
+    await handle.executeUpdate('abort', { args: [{ by: 'alice', reason: 'no second approver tonight' }] });
+    expect((await handle.result()).outcome).toBe('aborted');
+    expect(await pivot.witness.state('orders')).toMatchObject({ activeSite: 'dc-a' });
+  });
+
+  it('never kills an application operation mid-step when the site operation is terminated', async () => {
+    const parent = await startSite({});
+    const child = pivot.client.workflow.getHandle(operationWorkflowId('orders'));
+    await waitUntil('the switchover of orders to be past its preflight', async () => {
+      try {
+        const r = await child.query<OperationReport>('progress');
+        return (
+          r.outcome === 'running' && r.steps.some((s) => s.id === 'quiesce-source' && s.state !== 'pending')
+        );
+      } catch {
+        return false;
+      }
+    });
+    await parent.terminate('lab test: the site operation is terminated');
+    const report = (await child.result()) as OperationReport;
+    active = 'dc-b';
+    await expectServing('dc-b', 'dc-a', report);
+    await expectServing('dc-a', 'dc-b', await run('switchover', 'dc-b', 'dc-a'));
   });
 
   it('moves every application of dc-a in dependency waves, and back', async () => {

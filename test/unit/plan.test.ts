@@ -64,6 +64,41 @@ describe('golden plans of the sample application', () => {
     expect(steps.findIndex((s) => s.id === 'demote-source')).toBeLessThan(ponr);
   });
 
+  it("puts a failover's point of no return at the witness fence, and lets no safety step be skipped", () => {
+    const live = seededLab();
+    live.sites['dc-a']!.reachable = false;
+    const steps = buildPlan({ operation: 'failover' }, [ordersRunbook()], live, LAB_CONFIG).waves[0]!.apps[0]!
+      .steps;
+    expect(steps.filter((s) => s.pointOfNoReturn).map((s) => s.id)).toEqual(['fence-witness']);
+    expect(steps.filter((s) => s.guard).map((s) => [s.id, s.guard])).toEqual([
+      ['fence-witness', 'never-skip'],
+      ['fence-storage', 'attest'],
+      ['promote-target', 'never-skip'],
+      ['record-active-site', 'never-skip'],
+    ]);
+  });
+
+  it('names every other application a storage fence on the source would cut off, and offers the site failover', () => {
+    const live = seededLab();
+    live.witness = {
+      orders: { activeSite: 'dc-a', epoch: 1, fencedSites: [] },
+      payments: { activeSite: 'dc-a', epoch: 3, fencedSites: [] },
+      ledger: { activeSite: 'dc-b', epoch: 2, fencedSites: [] },
+    };
+    const reachable = buildPlan({ operation: 'failover' }, [ordersRunbook()], live, LAB_CONFIG);
+    const fence = (p: typeof reachable) => p.waves[0]!.apps[0]!.steps.find((s) => s.id === 'fence-storage')!;
+    expect(fence(reachable).preconditions[0]).toBe('dc-a answers: only orders is fenced there');
+    expect(fence(reachable).objects.map((o) => o.kind)).not.toContain('NetworkFence');
+    live.sites['dc-a']!.reachable = false;
+    const cut = fence(buildPlan({ operation: 'failover' }, [ordersRunbook()], live, LAB_CONFIG));
+    expect(cut.preconditions).toEqual([
+      "if dc-a does not answer: a NetworkFence on dc-b cuts dc-a's client networks off the storage, and with them payments (fail the site over to move them too: pivot failover --site dc-a)",
+    ]);
+    expect(cut.objects).toEqual([
+      expect.objectContaining({ kind: 'NetworkFence', name: 'pivot-fence-dc-a' }),
+    ]);
+  });
+
   it('estimates a failover data loss from the replication lag, against the RPO objective', () => {
     const live = seededLab();
     live.sites['dc-a']!.reachable = false;
@@ -134,7 +169,7 @@ describe('refusals', () => {
     expect(refusal(live, 'switchover')).toContain('split brain');
   });
 
-  it('refuses a switchover whose replication lags past the RPO objective, but lets a failover report it', () => {
+  it('refuses a switchover whose replication lags past the RPO objective; a failover needs the loss accepted', () => {
     const live = seededLab();
     for (const r of live.sites['dc-a']!.replications) r.lastSyncTime = new Date(NOW - 60_000).toISOString();
     expect(refusal(live, 'switchover')).toContain('replication-lag');
@@ -142,10 +177,11 @@ describe('refusals', () => {
     for (const r of live.sites['dc-b']!.replications) r.lastSyncTime = new Date(NOW - 60_000).toISOString();
     const plan = buildPlan({ operation: 'failover' }, [ordersRunbook()], live, LAB_CONFIG);
     expect(plan.refused).toEqual([]);
-    expect(plan.waves[0]!.apps[0]!.estimatedDataLoss).toMatchObject({
-      windowMs: 60_000,
-      withinObjective: false,
-    });
+    const failover = plan.waves[0]!.apps[0]!;
+    expect(failover.estimatedDataLoss).toMatchObject({ windowMs: 60_000, withinObjective: false });
+    expect(failover.steps.find((s) => s.id === 'approval')?.preconditions).toEqual([
+      'the expected loss (1m and growing) exceeds the RPO objective (30s): an approver must accept it (pivot approve orders --accept-data-loss <duration>)',
+    ]);
   });
 });
 

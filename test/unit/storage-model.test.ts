@@ -132,7 +132,7 @@ describe('partition', () => {
     expect(state.volumes[H]!.lastSync!.startedAt).toBeLessThan(200);
     expect(promote(state, H, B, false, 3000)).toMatchObject({
       outcome: 'refused',
-      reason: expect.stringContaining('cannot be reached'),
+      reason: expect.stringContaining('cannot be reached') as string,
     });
     setFence(state, 'dc-b/pivot-fence-dc-a', { cidrs: ['10.10.0.0/16'], fenced: true });
     const fencedAt = copy(state, A).acceptedWrites;
