@@ -60,6 +60,18 @@ const staleEpoch = (app: string, err: StaleEpochError) =>
 const LOCK_TTL_MS = 6 * 60 * 60 * 1000;
 
 export function createControlActivities(witness: Witness, options: ControlOptions = {}) {
+  /** Takes or renews the operation's lock; another holder is a precondition failure saying what to do. */
+  const holdLock = async (app: string, operationId: string, prefix: string, next: string): Promise<void> => {
+    try {
+      await witness.acquireLock(app, operationId, LOCK_TTL_MS);
+    } catch (err) {
+      if (err instanceof LockHeldError) {
+        throw failure(FAILURE.precondition, 'witness', `application ${app}`, `${prefix}${err.message}`, next);
+      }
+      throw err;
+    }
+  };
+
   return {
     /** The drills a schedule's selection plans now (the standby of each application as it stands). */
     async planDrills(request: DrillRequest): Promise<PlannedDrills> {
@@ -91,20 +103,7 @@ export function createControlActivities(witness: Witness, options: ControlOption
 
     /** Takes the application's lock for this operation and returns the witness state it starts from. */
     async beginOperation(app: string, operationId: string): Promise<AppWitnessState> {
-      try {
-        await witness.acquireLock(app, operationId, LOCK_TTL_MS);
-      } catch (err) {
-        if (err instanceof LockHeldError) {
-          throw failure(
-            FAILURE.precondition,
-            'witness',
-            `application ${app}`,
-            err.message,
-            'attach to the running operation',
-          );
-        }
-        throw err;
-      }
+      await holdLock(app, operationId, '', 'attach to the running operation');
       await witness.audit(app, {
         actor: operationId,
         action: 'begin',
@@ -134,20 +133,12 @@ export function createControlActivities(witness: Witness, options: ControlOption
 
     /** Renews the lock this operation holds (a long wait for a person); refuses if another holds it. */
     async renewLock(app: string, operationId: string): Promise<void> {
-      try {
-        await witness.acquireLock(app, operationId, LOCK_TTL_MS);
-      } catch (err) {
-        if (err instanceof LockHeldError) {
-          throw failure(
-            FAILURE.precondition,
-            'witness',
-            `application ${app}`,
-            `the operation's lock was lost: ${err.message}`,
-            'close this operation and find who took the lock',
-          );
-        }
-        throw err;
-      }
+      await holdLock(
+        app,
+        operationId,
+        "the operation's lock was lost: ",
+        'close this operation and find who took the lock',
+      );
     },
 
     async endOperation(app: string, operationId: string, outcome: string): Promise<void> {

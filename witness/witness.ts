@@ -208,18 +208,17 @@ export class Witness {
    * cuts every application writing from there, so it is lifted only once none is left.
    * `addFenceOwner` and `removeFenceOwner` return the owners after the change.
    */
-  async addFenceOwner(site: string, app: string): Promise<string[]> {
-    const key = `${this.prefix}:fence-owners:{${site}}`;
-    const [, [, owners]] = (await this.redis.multi().sadd(key, app).smembers(key).exec()) as [
-      unknown,
-      [unknown, string[]],
-    ];
-    return owners.sort();
+  addFenceOwner(site: string, app: string): Promise<string[]> {
+    return this.changeFenceOwners(site, 'sadd', app);
   }
 
-  async removeFenceOwner(site: string, app: string): Promise<string[]> {
+  removeFenceOwner(site: string, app: string): Promise<string[]> {
+    return this.changeFenceOwners(site, 'srem', app);
+  }
+
+  private async changeFenceOwners(site: string, change: 'sadd' | 'srem', app: string): Promise<string[]> {
     const key = `${this.prefix}:fence-owners:{${site}}`;
-    const [, [, owners]] = (await this.redis.multi().srem(key, app).smembers(key).exec()) as [
+    const [, [, owners]] = (await this.redis.multi()[change](key, app).smembers(key).exec()) as [
       unknown,
       [unknown, string[]],
     ];
