@@ -95,6 +95,8 @@ export const skipUpdate = defineUpdate<OperationReport, [DecisionRequest]>('skip
 
 /** patched() id: waits for a person renew the operation's lock (recorded histories waited without). */
 const LOCK_RENEWAL = 'lock-renewal';
+/** begin() compares the witness's epoch with the one the target site recorded. */
+const WITNESS_RECORD_CHECK = 'witness-record-check';
 /** How often a waiting operation renews its lock: well within the lock's TTL (activities/control.ts). */
 const LOCK_RENEW_EVERY_MS = 3600_000;
 
@@ -414,6 +416,17 @@ export class OperationRun {
     const witness = await this.control.beginOperation(this.app, this.operationId);
     this.locked = true;
     this.tracker.epochBefore = witness.epoch;
+    if (patched(WITNESS_RECORD_CHECK)) {
+      // A witness that lost its data reads epoch 0: never act on that.
+      const seen = await siteActivities(this.input.to, 'sourceProbe').recordedEpoch(
+        this.input.runbook.spec.namespaces,
+      );
+      if (seen > witness.epoch) {
+        throw new Error(
+          `the witness holds epoch ${witness.epoch} for ${this.app} but ${this.input.to} recorded epoch ${seen}: the witness lost its record; restore it (from its replicas or a backup) before any operation`,
+        );
+      }
+    }
     if (witness.activeSite && witness.activeSite !== expect.active) {
       throw new Error(
         `the witness records ${witness.activeSite} as the active site of ${this.app}, not ${expect.active}`,

@@ -278,6 +278,24 @@ describe('planned operations', () => {
     await expectServing('dc-a', 'dc-b', report);
   });
 
+  it('refuses to act on a witness that lost its record of the application', async () => {
+    // The witness's data is gone (a Redis restarted empty): it would read epoch 0.
+    const key = 'pivot:state:{orders}';
+    const saved = await pivot.redis.hgetall(key);
+    expect(Number(saved['epoch'])).toBeGreaterThan(0);
+    await pivot.redis.del(key);
+    try {
+      const report = await run('switchover', 'dc-a', 'dc-b');
+      expect(report).toMatchObject({ outcome: 'refused', pointOfNoReturnPassed: false });
+      expect(report.error).toMatch(
+        /the witness holds epoch 0 for orders but dc-b recorded epoch \d+: the witness lost its record/,
+      );
+    } finally {
+      await pivot.redis.hset(key, saved);
+    }
+    expect(await vrStates(dcA)).toEqual(['Primary']);
+  });
+
   it('aborts a switchover waiting for its final sync: the source serves again as before', async () => {
     const before = await pivot.witness.state('orders');
     await sim.setFaults({ linkDown: true });

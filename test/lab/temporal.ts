@@ -11,6 +11,8 @@ import { status } from './helpers.ts';
 export interface LabPivot {
   client: Client;
   witness: Witness;
+  /** The witness's Redis itself, for tests that take its data away. */
+  redis: Redis;
   close(): Promise<void>;
 }
 
@@ -21,6 +23,7 @@ export async function connectPivot(): Promise<LabPivot> {
   return {
     client: new Client({ connection, namespace: s.temporal.namespace }),
     witness: new Witness(redis),
+    redis,
     async close() {
       await connection.close();
       await redis.quit();
