@@ -123,8 +123,16 @@ export async function failover(input: OperationInput): Promise<OperationReport> 
           );
           return;
         } catch (err) {
+          // Never cut another application off without saying so first: with others active on the
+          // source, falling back to a fence on its networks is a person's decision.
+          const cut = input.fence?.cutsOff ?? [];
+          if (cut.length > 0) {
+            throw new Error(
+              `${run.app} could not be fenced alone on ${from} (${describeError(err)}), and a fence on ${from}'s networks would also cut off ${cut.join(', ')}: fail the site over (pivot failover --site ${from}), or fence ${from} by hand and attest it`,
+            );
+          }
           run.tracker.note(
-            `${from} stopped answering while ${run.app} was fenced there alone (${describeError(err)}): fencing ${from}'s networks at the storage instead`,
+            `${from} stopped answering while ${run.app} was fenced there alone (${describeError(err)}): fencing ${from}'s networks at the storage instead (no other application is active there)`,
           );
         }
       }
