@@ -96,6 +96,9 @@ export class StorageSimController {
   /** What each site's clients wrote to when its API was last seen: a partitioned site's pods go on. */
   private readonly lastInUse = new Map<string, Array<{ site: string; handle: string }>>();
 
+  /** When each NetworkFence generation was first seen (for the injected fence delay). */
+  private readonly fenceAskedAt = new Map<string, number>();
+
   /** One period: observe, reconcile each reachable site, then the data plane. */
   async tick(now: number): Promise<void> {
     const views = await Promise.all(this.sites.map((api) => this.observe(api)));
@@ -110,7 +113,7 @@ export class StorageSimController {
     }
     for (const view of views) {
       if (!view) continue;
-      await this.step(view, 'fences', () => this.reconcileFences(view));
+      await this.step(view, 'fences', () => this.reconcileFences(view, now));
       await this.step(view, 'provisioning', () => this.reconcileClaims(view, now));
       await this.step(view, 'volume deletion', () => this.reconcileReleasedVolumes(view));
       await this.step(view, 'replication', () => this.reconcileReplications(view, now));
@@ -169,12 +172,16 @@ export class StorageSimController {
     }
   }
 
-  private async reconcileFences(view: SiteView): Promise<void> {
+  private async reconcileFences(view: SiteView, now: number): Promise<void> {
     const site = view.api.site;
     const seen = new Set<string>();
     for (const nf of view.fences) {
       const key = `${site}/${nf.metadata.name}`;
       seen.add(key);
+      // A slow array: a fence change takes fenceDelayMs from when it is first seen to when it holds.
+      const asked = `${key}@${nf.metadata.generation ?? 0}`;
+      if (!this.fenceAskedAt.has(asked)) this.fenceAskedAt.set(asked, now);
+      if (now - this.fenceAskedAt.get(asked)! < (this.state.faults.fenceDelayMs ?? 0)) continue;
       const fenced = (nf.spec.fenceState ?? 'Fenced') === 'Fenced';
       const result = setFence(this.state, key, { cidrs: nf.spec.cidrs ?? [], fenced });
       // The condition carries the generation it answers, so a reader can tell a stale result.

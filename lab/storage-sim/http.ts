@@ -20,6 +20,7 @@ export interface SimHttpDeps {
 
 const NON_NEGATIVE_INT_FIELDS = [
   'promotionDelayMs',
+  'fenceDelayMs',
   'failNextPromotions',
   'replicationIntervalMs',
   'syncDurationMs',
@@ -81,6 +82,7 @@ export function startHttp(
     }
     if (typeof body['promotionDelayMs'] === 'number')
       state.faults.promotionDelayMs = body['promotionDelayMs'];
+    if (typeof body['fenceDelayMs'] === 'number') state.faults.fenceDelayMs = body['fenceDelayMs'];
     if (typeof body['failNextPromotions'] === 'number')
       state.faults.failNextPromotions = body['failNextPromotions'];
     if (typeof body['linkDown'] === 'boolean') state.faults.linkDown = body['linkDown'];

@@ -78,6 +78,8 @@ export interface Fence {
 
 export interface Faults {
   promotionDelayMs: number;
+  /** How long the array takes to apply a NetworkFence change (its API is slow, as arrays' are). */
+  fenceDelayMs?: number;
   failNextPromotions: number;
   /** Only promotions on this site fail (empty: any site). */
   failPromotionsOnSite: string;

@@ -57,6 +57,7 @@ export const sim = Object.assign(new StorageSimClient(`http://127.0.0.1:${lab.la
 export async function resetSim(): Promise<void> {
   await sim.setFaults({
     promotionDelayMs: 0,
+    fenceDelayMs: 0,
     failNextPromotions: 0,
     failPromotionsOnSite: '',
     linkDown: false,

@@ -231,6 +231,13 @@ async function expectSourceServesAsBefore(before: Awaited<ReturnType<Witness['st
 
 type Witness = LabPivot['witness'];
 
+/** Run alone on a fresh lab, a test first gives orders what earlier tests leave: an active site in the witness. */
+async function ensureRecordedActiveSite(): Promise<void> {
+  if ((await pivot.witness.state('orders')).activeSite) return;
+  await expectServing('dc-b', 'dc-a', await run('switchover', 'dc-a', 'dc-b'));
+  await expectServing('dc-a', 'dc-b', await run('switchover', 'dc-b', 'dc-a'));
+}
+
 /** A step as on-call reads it, in the plan or in the report: the step catalog makes them one. */
 const outline = (s: {
   id: string;
@@ -281,11 +288,7 @@ describe('planned operations', () => {
   it('refuses to act on a witness that lost its record of the application', async () => {
     // The witness's data is gone (a Redis restarted empty): it would read epoch 0.
     const key = 'pivot:state:{orders}';
-    if (!(await pivot.redis.hget(key, 'epoch'))) {
-      // Run alone on a fresh lab: give orders a recorded epoch first.
-      await expectServing('dc-b', 'dc-a', await run('switchover', 'dc-a', 'dc-b'));
-      await expectServing('dc-a', 'dc-b', await run('switchover', 'dc-b', 'dc-a'));
-    }
+    await ensureRecordedActiveSite();
     const saved = await pivot.redis.hgetall(key);
     expect(Number(saved['epoch'])).toBeGreaterThan(0);
     await pivot.redis.del(key);
@@ -411,7 +414,9 @@ describe('unplanned failover, reprotect, failback', () => {
   it('fails over to dc-b when dc-a is cut off, keeps dc-a down and fenced when it returns, then brings orders home', async () => {
     const before = await pivot.witness.state('orders');
     const planned = await plannedSteps('failover', 'dc-b');
-    // A partition, not a loss: dc-a's pods go on writing to its copies until the storage fence holds.
+    // A partition, not a loss: dc-a's pods go on writing to its copies until the storage fence
+    // holds, which the array takes 3 s to apply.
+    await sim.setFaults({ fenceDelayMs: 3000 });
     await lab.partitionSite('dc-a');
     // The storage refuses the forced promotion at first: after the point of no return that needs attention.
     await sim.setFaults({ failNextPromotions: 100_000, failPromotionsOnSite: 'dc-b' });
@@ -687,6 +692,7 @@ describe('an operation that stops after its promotion', () => {
         ],
       },
     };
+    await ensureRecordedActiveSite();
     const before = await pivot.witness.state('orders');
     const handle = await start('failover', 'dc-a', 'dc-b', { runbook: failing });
     await progressUntil(handle, 'the failover to wait for approval', (r) => r.waiting?.for === 'approval');
