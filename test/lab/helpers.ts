@@ -118,12 +118,32 @@ export async function waitForVr(
   return last!;
 }
 
+/**
+ * Deletes a namespace and waits until it is gone and its Retain PVs are released, so that the next
+ * suite (a drill's before/after snapshot of a whole cluster, say) sees a settled lab.
+ */
 export async function deleteNamespace(api: SiteApi, name: string): Promise<void> {
   try {
     await api.core.deleteNamespace({ name });
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
+  await waitUntil(
+    `namespace ${name} on ${api.site} to be gone and its volumes released`,
+    async () => {
+      const gone = await api.core.readNamespace({ name }).then(
+        () => false,
+        (err: unknown) => isNotFound(err) || Promise.reject(err as Error),
+      );
+      if (!gone) return 'terminating';
+      const pvs = await api.core.listPersistentVolume();
+      const bound = pvs.items.filter(
+        (pv) => pv.spec?.claimRef?.namespace === name && pv.status?.phase === 'Bound',
+      );
+      return bound.length === 0 || `${bound.length} PVs still bound`;
+    },
+    { timeoutMs: 120_000 },
+  );
 }
 
 export function uniqueName(prefix: string): string {
