@@ -1,6 +1,6 @@
 /**
  * The fencing-epoch guard every mutating site activity passes first: a step whose epoch is stale
- * refuses to act (DESIGN.md section 3, invariant 5).
+ * refuses to act (docs/safety.md, invariant 5).
  */
 import { StaleEpochError, type Witness } from '../witness/witness.ts';
 import { FAILURE, failure } from './failures.ts';

@@ -1,6 +1,6 @@
 /**
  * Reachability of one site's Kubernetes API, as its site worker sees it: the first preflight
- * check of every operation (DESIGN.md section 2, step 1).
+ * check of every operation (docs/operations.md).
  */
 import * as k8s from '@kubernetes/client-node';
 import { readyNodeCount, type SiteApi } from '../common/k8s.ts';

@@ -2,7 +2,7 @@
  * The plan (`pivot plan`): what an operation would do, step by step, per application and in waves,
  * with the objects each step creates or changes, the preconditions it checks, and the data it may
  * lose, printed before anything changes. It refuses an operation that would break a safety
- * invariant (DESIGN.md section 3) and says why. Pure: (operation, runbooks, live state, config).
+ * invariant (docs/safety.md) and says why. Pure: (operation, runbooks, live state, config).
  *
  * The step ids are the contract with the failover workflows: each workflow runs these steps, in
  * this order, under these names.

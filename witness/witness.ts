@@ -4,7 +4,7 @@
  *
  * The epoch is the single source of truth for "who may act": it advances atomically (a Lua script,
  * compare-and-set on the epoch the caller last saw) at every change of active site, and every
- * mutating step presents the epoch it holds; a stale one is refused (DESIGN.md section 3,
+ * mutating step presents the epoch it holds; a stale one is refused (docs/safety.md,
  * invariant 5). Locks are per application so that one operation runs at a time whoever triggers
  * it (invariant 8).
  */

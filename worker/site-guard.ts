@@ -1,6 +1,6 @@
 /**
  * The site guard, run by every site worker next to its site: it is how a returning old primary is
- * recognised as fenced and kept down until reprotect (DESIGN.md section 3, invariant 5), and how
+ * recognised as fenced and kept down until reprotect (docs/safety.md, invariant 5), and how
  * Pivot keeps what an unplanned failover needs when the source is gone.
  *
  * Every period, for each runbook that names this site, unless an operation holds the

@@ -150,7 +150,7 @@ export function controlActivities() {
   return proxyActivities<ControlActivities>({ taskQueue: CONTROL_TASK_QUEUE, ...PROFILES.k8sMutation });
 }
 
-/** The approval policy of an operation for this runbook (DESIGN.md: failover needs one by default). */
+/** The approval policy of an operation for this runbook (docs/operations.md: failover needs one by default). */
 export function approvalRequired(runbook: Runbook, operation: Operation): boolean {
   return (runbook.spec.approval[operation] ?? APPROVAL_DEFAULTS[operation]) === 'required';
 }

@@ -1,6 +1,6 @@
 /**
  * failover: the unplanned move of one application to `to` when `from` is down or cannot be
- * trusted (DESIGN.md section 2). The source cannot be asked to stop, so it is fenced without it:
+ * trusted (docs/operations.md). The source cannot be asked to stop, so it is fenced without it:
  * the epoch advances in the witness with `from` fenced (the point of no return: Pivot never
  * unfences on its own), a NetworkFence on `to` cuts `from`'s clients off from the storage, the
  * source is scaled down if its API answers, and the promotion is forced. The report states the

@@ -1,6 +1,6 @@
 /**
  * switchover and failback: the planned move of one application from `from` to `to` with no data
- * loss (DESIGN.md section 2), step for step as `pivot plan switchover` prints it: quiesce the
+ * loss (docs/operations.md), step for step as `pivot plan switchover` prints it: quiesce the
  * source, demote it, wait for the final sync, promote the target (the point of no return), bind
  * the replicas, start the workloads in order, run the post-promote hooks, repoint traffic, verify,
  * and record the new active site with the next fencing epoch. A failback is the same move back to

@@ -1,5 +1,5 @@
 /**
- * The simulated array against the real lab: every transition and refusal of DESIGN.md section 5,
+ * The simulated array against the real lab: every transition and refusal of docs/lab.md (the simulated array),
  * seen through the sites' own APIs and the simulator's data-plane report. The steps build on each
  * other (one volume goes through a switchover, a forced failover and a resync), so they run in order.
  */
