@@ -183,7 +183,10 @@ export function createControlActivities(witness: Witness, options: ControlOption
      */
     async fenceSite(app: string, operationId: string, expectEpoch: number, site: string): Promise<number> {
       const now = await witness.state(app);
-      if (now.epoch === expectEpoch + 1 && now.fencedSites.includes(site)) return now.epoch;
+      if (now.epoch === expectEpoch + 1 && now.fencedSites.includes(site)) {
+        await witness.confirmDurable(app);
+        return now.epoch;
+      }
       try {
         return await witness.advanceEpoch(app, {
           expectEpoch,
@@ -200,7 +203,10 @@ export function createControlActivities(witness: Witness, options: ControlOption
     /** Lifts the witness fence of `site` (reprotect), advancing the epoch. Idempotent likewise. */
     async unfenceSite(app: string, operationId: string, expectEpoch: number, site: string): Promise<number> {
       const now = await witness.state(app);
-      if (now.epoch === expectEpoch + 1 && !now.fencedSites.includes(site)) return now.epoch;
+      if (now.epoch === expectEpoch + 1 && !now.fencedSites.includes(site)) {
+        await witness.confirmDurable(app);
+        return now.epoch;
+      }
       try {
         return await witness.advanceEpoch(app, {
           expectEpoch,
@@ -261,7 +267,10 @@ export function createControlActivities(witness: Witness, options: ControlOption
     ): Promise<number> {
       // A retry after the advance landed finds it done (the lock keeps every other writer out).
       const now = await witness.state(app);
-      if (now.epoch === expectEpoch + 1 && now.activeSite === activeSite) return now.epoch;
+      if (now.epoch === expectEpoch + 1 && now.activeSite === activeSite) {
+        await witness.confirmDurable(app);
+        return now.epoch;
+      }
       try {
         return await witness.advanceEpoch(app, { expectEpoch, activeSite, actor: operationId, reason });
       } catch (err) {

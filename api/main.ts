@@ -6,8 +6,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../common/logging.ts';
 import { findConfig, loadConfig } from '../config/load.ts';
 import { gatherInputsFor } from '../planner/inputs.ts';
-import { witnessRedis } from '../witness/connect.ts';
-import { Witness } from '../witness/witness.ts';
+import { witnessFor, witnessRedis } from '../witness/connect.ts';
 import { createApp } from './app.ts';
 import { ApiMetrics } from './metrics.ts';
 import { connectClient } from './operations.ts';
@@ -20,7 +19,7 @@ const { client, close } = await connectClient(config);
 const app = createApp({
   config,
   client,
-  witness: new Witness(redis),
+  witness: witnessFor(config, redis),
   redis,
   gather: (selection) => gatherInputsFor(config, selection),
   metrics: new ApiMetrics(),

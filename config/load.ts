@@ -116,6 +116,8 @@ export const CONFIG_SCHEMA = {
             masterName: nonEmpty,
             sentinels: { type: 'array', minItems: 1, items: nonEmpty },
             password: nonEmpty,
+            waitForReplicas: { type: 'integer', minimum: 0, maximum: 10 },
+            waitTimeoutMs: { type: 'integer', minimum: 100, maximum: 60000 },
           },
         },
       },

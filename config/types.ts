@@ -77,7 +77,18 @@ export interface PivotConfig {
     tls?: { caFile?: string; certFile?: string; keyFile?: string; serverName?: string };
   };
   /** Exactly one of redisUrl / sentinel. */
-  witness: { redisUrl?: string; sentinel?: { masterName: string; sentinels: string[]; password?: string } };
+  witness: {
+    redisUrl?: string;
+    sentinel?: {
+      masterName: string;
+      sentinels: string[];
+      password?: string;
+      /** Replicas that must acknowledge each change of epoch, lock or fence (default 1). */
+      waitForReplicas?: number;
+      /** How long to wait for them before the change is reported not durable (default 5000). */
+      waitTimeoutMs?: number;
+    };
+  };
   api: ApiConfig;
   runbooks: { dir: string };
   /** Alert hooks (Grafana, Alertmanager): how deliveries authenticate, and the rules they trigger. */

@@ -16,8 +16,7 @@ import {
   type RunbookError,
 } from '../runbook/validate.ts';
 import { observe, type LiveState } from './live-state.ts';
-import { witnessRedis } from '../witness/connect.ts';
-import { Witness } from '../witness/witness.ts';
+import { witnessFor, witnessRedis } from '../witness/connect.ts';
 
 export class RunbookSetError extends Error {
   constructor(readonly errors: RunbookError[]) {
@@ -110,7 +109,7 @@ async function readWitness(config: PivotConfig, runbooks: Runbook[]): Promise<Li
   const redis = witnessRedis(config, { connectTimeout: 2000, maxRetriesPerRequest: 1, lazyConnect: true });
   try {
     await redis.connect();
-    const witness = new Witness(redis);
+    const witness = witnessFor(config, redis);
     const out: NonNullable<LiveState['witness']> = {};
     for (const r of runbooks) {
       const s = await witness.state(r.metadata.name);

@@ -40,6 +40,42 @@ export class StaleEpochError extends Error {
   }
 }
 
+/**
+ * A change reached the witness's master, but not the replicas it must reach within the timeout: a
+ * Sentinel failover now could promote a replica without it (an epoch read back lower than one a
+ * step already acted on). The change may or may not survive; the step retries, and its retry
+ * checks again (docs/safety.md, invariant 5).
+ */
+export class WitnessNotDurableError extends Error {
+  constructor(
+    readonly what: string,
+    readonly acknowledged: number,
+    readonly required: number,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      `the witness wrote ${what}, but only ${acknowledged} of ${required} replica(s) acknowledged it within ${timeoutMs} ms: check the witness's Redis replication (INFO replication on the master)`,
+    );
+    this.name = 'WitnessNotDurableError';
+  }
+}
+
+/**
+ * How many replicas must acknowledge a change of epoch, active site, lock or fence owners before
+ * the witness reports it done (Redis WAIT). 0 for a standalone Redis, which has no failover to
+ * lose a write to.
+ */
+export interface WitnessDurability {
+  replicas: number;
+  timeoutMs: number;
+}
+
+export interface WitnessOptions {
+  /** Key prefix (tests use their own). */
+  prefix?: string;
+  durability?: WitnessDurability;
+}
+
 /** The application's operation lock is held by another operation. */
 export class LockHeldError extends Error {
   constructor(
@@ -87,10 +123,39 @@ return 0
 `;
 
 export class Witness {
+  private readonly prefix: string;
+  private readonly durability: WitnessDurability;
+
   constructor(
     private readonly redis: Redis,
-    private readonly prefix = 'pivot',
-  ) {}
+    options: WitnessOptions = {},
+  ) {
+    this.prefix = options.prefix ?? 'pivot';
+    this.durability = options.durability ?? { replicas: 0, timeoutMs: 0 };
+  }
+
+  /**
+   * Returns once `durability.replicas` replicas hold every write this connection made, or throws
+   * WitnessNotDurableError. Replication is ordered, so a later write acknowledged means every
+   * earlier one is too.
+   */
+  private async replicated(what: string): Promise<void> {
+    const { replicas, timeoutMs } = this.durability;
+    if (replicas <= 0) return;
+    const acknowledged = await this.redis.wait(replicas, timeoutMs);
+    if (acknowledged < replicas) throw new WitnessNotDurableError(what, acknowledged, replicas, timeoutMs);
+  }
+
+  /**
+   * Confirms that the application's state as read now is held by the replicas: a write to a
+   * barrier key, then the same wait. A step that finds its change already made (a retry after
+   * WitnessNotDurableError, or after a crash) calls it before it trusts that change.
+   */
+  async confirmDurable(app: string): Promise<void> {
+    if (this.durability.replicas <= 0) return;
+    await this.redis.set(`${this.prefix}:durable:{${app}}`, new Date().toISOString());
+    await this.replicated(`${app}'s state`);
+  }
 
   private key(app: string, what: 'state' | 'lock' | 'audit' | 'volumes' | 'cooldown'): string {
     return `${this.prefix}:${what}:{${app}}`;
@@ -133,6 +198,7 @@ export class Witness {
       change.unfence ?? '',
     )) as [number, number];
     if (next === -1) throw new StaleEpochError(app, change.expectEpoch, current);
+    await this.replicated(`${app}'s epoch ${next}`);
     const what = [
       change.activeSite ? `active site → ${change.activeSite}` : '',
       change.fence ? `fenced ${change.fence}` : '',
@@ -165,6 +231,7 @@ export class Witness {
     if (ok !== 1) {
       throw new StaleEpochError(app, change.expectEpoch, (await this.state(app)).epoch);
     }
+    await this.replicated(`${app}'s active site ${change.activeSite}`);
     await this.audit(app, {
       actor: change.actor,
       action: 'set-active-site',
@@ -222,6 +289,7 @@ export class Witness {
       unknown,
       [unknown, string[]],
     ];
+    await this.replicated(`the owners of ${site}'s fence`);
     return owners.sort();
   }
 
@@ -235,11 +303,11 @@ export class Witness {
   async acquireLock(app: string, holder: string, ttlMs: number): Promise<void> {
     const key = this.key(app, 'lock');
     const ok = await this.redis.set(key, holder, 'PX', ttlMs, 'NX');
-    if (ok === 'OK') return;
+    if (ok === 'OK') return this.replicated(`${app}'s lock`);
     const current = await this.redis.get(key);
     if (current === holder) {
       await this.redis.pexpire(key, ttlMs); // re-entrant: the same operation renews its lock
-      return;
+      return this.replicated(`${app}'s lock`);
     }
     throw new LockHeldError(app, current ?? 'unknown (expired meanwhile: retry)');
   }

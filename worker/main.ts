@@ -17,8 +17,7 @@ import {
   type OperationRequest,
 } from '../api/operations.ts';
 import { gatherInputsFor } from '../planner/inputs.ts';
-import { witnessRedis } from '../witness/connect.ts';
-import { Witness } from '../witness/witness.ts';
+import { witnessFor, witnessRedis } from '../witness/connect.ts';
 import { SiteGuard, runbookSource } from './site-guard.ts';
 import { connectTemporal, createControlWorker, createSiteWorker } from './workers.ts';
 
@@ -62,7 +61,7 @@ async function main(): Promise<void> {
   }
   const log = createLogger(role === 'control' ? 'worker-control' : `worker-${siteName}`);
   const redis = witnessRedis(config);
-  const witness = new Witness(redis);
+  const witness = witnessFor(config, redis);
   const connection = await connectTemporal(config.temporal);
   let guard: SiteGuard | undefined;
   const closers: Array<() => Promise<void>> = [];

@@ -22,7 +22,7 @@ const ctx = { app: 'hooks-test', operationId: 'test', epoch: 0 };
 
 beforeAll(async () => {
   redis = new Redis((await status()).redis.url, { maxRetriesPerRequest: 1 });
-  hooks = createHookActivities(dcA, new Witness(redis, uniqueName('hooks')));
+  hooks = createHookActivities(dcA, new Witness(redis, { prefix: uniqueName('hooks') }));
 });
 
 afterAll(async () => {

@@ -121,7 +121,7 @@ async function boundPv(api: SiteApi, claim: string): Promise<k8s.V1PersistentVol
 
 beforeAll(async () => {
   redis = new Redis((await status()).redis.url, { maxRetriesPerRequest: 1 });
-  witness = new Witness(redis, uniqueName('rebind'));
+  witness = new Witness(redis, { prefix: uniqueName('rebind') });
   for (const api of [dcA, dcB]) await api.storage.createStorageClass({ body: cephLikeClass() });
   await seedReplicatedApp(dcA, dcB, {
     namespace: ns,

@@ -40,7 +40,7 @@ const targets: TrafficTarget[] = [
 
 beforeAll(async () => {
   redis = new Redis((await status()).redis.url, { maxRetriesPerRequest: 1 });
-  witness = new Witness(redis, uniqueName('traffic'));
+  witness = new Witness(redis, { prefix: uniqueName('traffic') });
   for (const api of Object.values(sites)) {
     await api.core.createNamespace({ body: { metadata: { name: ns } } });
     const services: Array<[string, k8s.V1ServiceSpec]> = [

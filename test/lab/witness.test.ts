@@ -13,7 +13,7 @@ let witness: Witness;
 beforeAll(async () => {
   redis = new Redis((await status()).redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
-  witness = new Witness(redis, uniqueName('pivot-test'));
+  witness = new Witness(redis, { prefix: uniqueName('pivot-test') });
 });
 
 afterAll(async () => {
