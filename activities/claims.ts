@@ -141,6 +141,7 @@ export function createClaimActivities(api: SiteApi, witness: Witness, pollMs = 5
         if (pvc?.spec?.volumeName) {
           const bound = await api.core.readPersistentVolume({ name: pvc.spec.volumeName });
           if (bound.spec?.csi?.volumeHandle === v.volumeHandle) {
+            await guardEpoch(witness, ctx, api.site, object);
             await ensureRetain(api, bound);
             continue; // already bound to the replica (e.g. a switch back to its old site)
           }
@@ -170,6 +171,7 @@ export function createClaimActivities(api: SiteApi, witness: Witness, pollMs = 5
             'delete it and retry',
           );
         }
+        await guardEpoch(witness, ctx, api.site, object);
         await ensureReplicaPv(api, v, className);
         if (!pvc) {
           await api.core.createNamespacedPersistentVolumeClaim({

@@ -1,6 +1,8 @@
 /**
- * The fencing-epoch guard every mutating site activity passes first: a step whose epoch is stale
- * refuses to act (docs/safety.md, invariant 5).
+ * The fencing-epoch guard: a step whose epoch is stale refuses to act (docs/safety.md, invariant
+ * 5). Mutating site activities call it when they start and again before each write, so a step
+ * that writes many objects, or waits between writes, stops at its first write after another
+ * operation moved the epoch on, rather than finishing on the authority it had when it started.
  */
 import { StaleEpochError, type Witness } from '../witness/witness.ts';
 import { FAILURE, failure } from './failures.ts';

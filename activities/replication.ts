@@ -51,6 +51,7 @@ export function createReplicationActivities(api: SiteApi, witness: Witness, poll
         const vr = await read(c);
         const forced = vr.metadata.annotations?.[FORCE_PROMOTION_ANNOTATION] === 'true';
         if (vr.spec.replicationState !== state || forced !== !!options.force) {
+          await guardEpoch(witness, ctx, api.site, `VolumeReplication ${c.namespace}/${c.name}`);
           await api.custom.patchNamespacedCustomObject(
             {
               ...CRD.volumeReplication,

@@ -45,6 +45,7 @@ export function createTrafficActivities(api: SiteApi, witness: Witness) {
       await guardEpoch(witness, ctx, api.site, 'traffic');
       for (const t of targets) {
         const namespace = t.namespace ?? defaultNamespace;
+        await guardEpoch(witness, ctx, api.site, `traffic target ${namespace}/${t.name}`);
         if (t.kind === 'ServiceSelector') {
           // A merge patch merges selectors; replace the whole selector with a JSON patch instead.
           await api.core.patchNamespacedService({

@@ -54,6 +54,7 @@ export function createWorkloadActivities(api: SiteApi, witness: Witness, pollMs 
         // Already scaled down by an earlier attempt: the annotation has the count to restore.
         recorded[workloadKey(w)] = current === 0 && Number.isInteger(before) ? before : current;
         if (current !== 0) {
+          await guardEpoch(witness, ctx, api.site, `${w.kind} ${w.namespace}/${w.name}`);
           await patch(api, w, {
             metadata: { annotations: { [REPLICAS_ANNOTATION]: String(current) } },
             spec: { replicas: 0 },
@@ -131,6 +132,8 @@ export function createWorkloadActivities(api: SiteApi, witness: Witness, pollMs 
           const want = replicas[workloadKey(w)] ?? 0;
           const obj = await read(api, w);
           if ((obj.spec?.replicas ?? 0) !== want) {
+            // Checked at each write, not once: a group starts after the previous one is Ready.
+            await guardEpoch(witness, ctx, api.site, `${w.kind} ${w.namespace}/${w.name}`);
             await patch(api, w, {
               metadata: { annotations: { [REPLICAS_ANNOTATION]: null } },
               spec: { replicas: want },
