@@ -2,6 +2,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { LabError } from '../lab/errors.ts';
 import { labLayout } from '../lab/layout.ts';
+import { ApiProxyClient } from '../lab/api-proxy/client.ts';
 import { StorageSimClient, formatVolumes } from '../lab/storage-sim/client.ts';
 import { Lab } from '../lab/lab.ts';
 import type { LabStatus } from '../lab/status.ts';
@@ -23,6 +24,9 @@ export function formatStatus(s: LabStatus): string {
   );
   lines.push(`redis       ${mark(s.redis.state).padEnd(10)} ${s.redis.url}`);
   lines.push(`storage-sim ${mark(s.storageSimulator.state).padEnd(10)} ${s.storageSimulator.url}`);
+  lines.push(
+    `api-proxy   ${mark(s.apiProxy.state).padEnd(10)} ${s.apiProxy.url} (Pivot reaches the sites through ${Object.values(s.apiProxy.siteUrls).join(', ')})`,
+  );
   lines.push(
     `api         ${mark(s.api.state).padEnd(10)} ${s.api.url} (tokens per role: pivot lab status --json)`,
   );
@@ -106,6 +110,48 @@ export function registerLabCommands(program: Command): void {
         await new Lab(stepPrinter()).partitionSite(site);
         process.stderr.write(`${site} is cut off (revive-site heals it)\n`);
       }),
+    );
+
+  lab
+    .command('api-faults [site]')
+    .description(
+      "fail Pivot's calls to a site's API server (through the lab's API proxy): errors, cut connections, latency, a blackhole; with no option, lift the site's faults; with no site, show them",
+    )
+    .option('--error-rate <share>', 'share of requests answered with --status (0 to 1)', Number)
+    .option('--status <code>', 'the error answered: 500, 502, 503, 504 or 429', Number)
+    .option('--drop-rate <share>', 'share of requests whose connection is cut (0 to 1)', Number)
+    .option('--latency <ms>', 'delay added to each request', Number)
+    .option('--blackhole', 'answer nothing at all')
+    .option('--match <regex>', 'only requests whose "METHOD /path" matches')
+    .option('--count <n>', 'only the next n matching requests', Number)
+    .action(
+      (
+        site: string | undefined,
+        o: {
+          errorRate?: number;
+          status?: number;
+          dropRate?: number;
+          latency?: number;
+          blackhole?: boolean;
+          match?: string;
+          count?: number;
+        },
+      ) =>
+        runCommand(async () => {
+          const proxy = new ApiProxyClient((await new Lab(stepPrinter()).status()).apiProxy.url);
+          const report = site
+            ? await proxy.setFaults(site, {
+                ...(o.errorRate !== undefined ? { errorRate: o.errorRate } : {}),
+                ...(o.status !== undefined ? { status: o.status as 503 } : {}),
+                ...(o.dropRate !== undefined ? { dropRate: o.dropRate } : {}),
+                ...(o.latency !== undefined ? { latencyMs: o.latency } : {}),
+                ...(o.blackhole ? { blackhole: true } : {}),
+                ...(o.match !== undefined ? { match: o.match } : {}),
+                ...(o.count !== undefined ? { count: o.count } : {}),
+              })
+            : await proxy.report();
+          printJson(report);
+        }),
     );
 
   lab

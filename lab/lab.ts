@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { connectSite, isNotFound, readyNodeCount, type SiteApi } from '../common/k8s.ts';
 import { sleep, waitUntil } from '../common/wait.ts';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { labConfig, type LabSecrets } from '../config/lab-config.ts';
 import { LabError } from './errors.ts';
 import {
@@ -29,6 +29,7 @@ import { KwokSites, SIMULATED_NODES } from './sites.ts';
 import { DAEMONS, probeLab, workerDaemon, type LabStatus } from './status.ts';
 import { StorageSimClient } from './storage-sim/client.ts';
 import type { SimConfig } from './storage-sim/main.ts';
+import type { ApiProxyConfig } from './api-proxy/main.ts';
 import { provisionTools, toolPaths, type ToolPaths } from './tools.ts';
 
 export interface Progress {
@@ -99,7 +100,13 @@ export class Lab {
       (before.workers.some((w) => w.state !== 'running') || before.api.state !== 'running')
     ) {
       // Only workers or the API are missing (e.g. one crashed): start them, touch nothing else.
-      const others = [before.temporal, before.redis, before.storageSimulator, ...before.sites];
+      const others = [
+        before.temporal,
+        before.redis,
+        before.storageSimulator,
+        before.apiProxy,
+        ...before.sites,
+      ];
       if (others.every((p) => p.state === 'running')) {
         this.writeConfig(sites);
         await this.startWorkers();
@@ -161,6 +168,10 @@ export class Lab {
         await this.startStorageSim(sites);
         undo.push({ what: 'storage simulator', run: () => this.daemons.stop(DAEMONS.storageSim) });
       }
+      if (before.apiProxy.state !== 'running') {
+        await this.startApiProxy(sites);
+        undo.push({ what: 'API proxy', run: () => this.daemons.stop(DAEMONS.apiProxy) });
+      }
       if (!this.seeded) {
         this.progress.step('seeding the sample application orders (active on dc-a, standby on dc-b)');
         const [dcA, dcB] = apis as [SiteApi, SiteApi];
@@ -200,6 +211,7 @@ export class Lab {
       [DAEMONS.redis, status.redis.state],
       [DAEMONS.temporal, status.temporal.state],
       [DAEMONS.storageSim, status.storageSimulator.state],
+      [DAEMONS.apiProxy, status.apiProxy.state],
     ] as const) {
       if (state === 'unhealthy' && this.daemons.isRunning(name)) await this.daemons.stop(name);
     }
@@ -212,7 +224,7 @@ export class Lab {
   private writeConfig(sites: KwokSites): void {
     writeFileSync(
       this.layout.configFile,
-      stringify(labConfig(this.layout, (s) => sites.kubeconfig(s), this.secrets())),
+      stringify(labConfig(this.layout, (s) => this.proxiedKubeconfig(sites, s), this.secrets())),
     );
   }
 
@@ -287,6 +299,14 @@ export class Lab {
         port: ports.storageSim,
         log: status.storageSimulator.logFile,
       });
+    }
+    if (status.apiProxy.state !== 'running') {
+      for (const [part, port] of [
+        ['API proxy', ports.apiProxyAdmin],
+        ...SITE_NAMES.map((s) => [`API proxy for ${s}`, ports.apiProxy[s]] as const),
+      ] as const) {
+        needed.push({ part, port, log: status.apiProxy.logFile });
+      }
     }
     for (const s of status.sites) {
       if (s.state === 'running') continue;
@@ -383,6 +403,54 @@ export class Lab {
     });
     await this.waitForDaemon('storage simulator', DAEMONS.storageSim, this.layout.ports.storageSim, 30_000);
     this.progress.step(`storage simulator: http://127.0.0.1:${this.layout.ports.storageSim}`);
+  }
+
+  /** The API proxy between Pivot and each site's API server (lab/api-proxy), which injects API faults. */
+  private async startApiProxy(sites: KwokSites): Promise<void> {
+    const { ports } = this.layout;
+    const config: ApiProxyConfig = {
+      adminPort: ports.apiProxyAdmin,
+      sites: SITE_NAMES.map((name) => {
+        const pki = join(dirname(sites.kubeconfig(name)), 'pki');
+        return {
+          name,
+          listenPort: ports.apiProxy[name],
+          upstreamPort: ports.apiServer[name],
+          caFile: join(pki, 'ca.crt'),
+          certFile: join(pki, 'admin.crt'),
+          keyFile: join(pki, 'admin.key'),
+        };
+      }),
+    };
+    mkdirSync(this.layout.apiProxyDir, { recursive: true });
+    const file = join(this.layout.apiProxyDir, 'config.json');
+    writeFileSync(file, JSON.stringify(config, null, 2));
+    this.daemons.start({
+      name: DAEMONS.apiProxy,
+      command: process.execPath,
+      args: ['--import', 'tsx', join(REPO_ROOT, 'lab', 'api-proxy', 'main.ts'), file],
+      cwd: REPO_ROOT,
+    });
+    await this.waitForDaemon('API proxy', DAEMONS.apiProxy, ports.apiProxyAdmin, 30_000);
+    this.progress.step(
+      `API proxy: admin http://127.0.0.1:${ports.apiProxyAdmin}, sites on ${SITE_NAMES.map((s) => ports.apiProxy[s]).join(', ')}`,
+    );
+  }
+
+  /**
+   * A kubeconfig for `site` that goes through the API proxy: the site's own, with the proxy's URL.
+   * Pivot's configuration names these, so that API faults reach Pivot and nothing else.
+   */
+  private proxiedKubeconfig(sites: KwokSites, site: SiteName): string {
+    const kubeconfig = parse(readFileSync(sites.kubeconfig(site), 'utf8')) as {
+      clusters: Array<{ cluster: { server: string } }>;
+    };
+    for (const c of kubeconfig.clusters)
+      c.cluster.server = `https://127.0.0.1:${this.layout.ports.apiProxy[site]}`;
+    mkdirSync(this.layout.apiProxyDir, { recursive: true });
+    const file = join(this.layout.apiProxyDir, `${site}.kubeconfig.yaml`);
+    writeFileSync(file, stringify(kubeconfig));
+    return file;
   }
 
   private async waitForDaemon(part: string, name: string, port: number, timeoutMs: number): Promise<void> {
@@ -483,7 +551,7 @@ export class Lab {
     this.progress.step('stopping the API and the workers');
     await this.daemons.stop(DAEMONS.api);
     await this.stopWorkers();
-    for (const name of [DAEMONS.storageSim, DAEMONS.temporal, DAEMONS.redis]) {
+    for (const name of [DAEMONS.apiProxy, DAEMONS.storageSim, DAEMONS.temporal, DAEMONS.redis]) {
       this.progress.step(`stopping ${name}`);
       await this.daemons.stop(name);
     }

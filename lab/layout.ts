@@ -41,6 +41,9 @@ export interface LabPorts {
   /** The control worker's Prometheus endpoint (Temporal SDK metrics and the workflows' own). */
   controlMetrics: number;
   apiServer: Record<SiteName, number>;
+  /** The API proxy's listener per site (what Pivot's kubeconfigs name), and its admin API. */
+  apiProxy: Record<SiteName, number>;
+  apiProxyAdmin: number;
   siteComponents: Record<SiteName, SiteComponentPorts>;
 }
 
@@ -53,6 +56,8 @@ export interface LabLayout {
   redisDir: string;
   simConfig: string;
   simState: string;
+  /** The API proxy's configuration, and the kubeconfigs through it that Pivot's configuration names. */
+  apiProxyDir: string;
   statusFile: string;
   /** The PivotConfig written for the lab: what every command uses when no other config is named. */
   configFile: string;
@@ -82,6 +87,7 @@ export function labLayout(env: NodeJS.ProcessEnv = process.env): LabLayout {
     redisDir: join(dir, 'redis'),
     simConfig: join(dir, 'storage-sim', 'config.json'),
     simState: join(dir, 'storage-sim', 'state.json'),
+    apiProxyDir: join(dir, 'api-proxy'),
     statusFile: join(dir, 'lab.json'),
     configFile: join(dir, 'pivot.yaml'),
     tokensFile: join(dir, 'api-tokens.json'),
@@ -95,6 +101,8 @@ export function labLayout(env: NodeJS.ProcessEnv = process.env): LabLayout {
       api: base + 480,
       controlMetrics: base + 481,
       apiServer: { 'dc-a': base + 443, 'dc-b': base + 444 },
+      apiProxy: { 'dc-a': base + 445, 'dc-b': base + 446 },
+      apiProxyAdmin: base + 447,
       siteComponents: { 'dc-a': componentPorts(base + 450), 'dc-b': componentPorts(base + 460) },
     },
   };

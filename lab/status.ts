@@ -40,6 +40,11 @@ export interface LabStatus {
   temporal: DaemonStatus & { address: string; namespace: string; webUiUrl: string; dbFile: string };
   redis: DaemonStatus & { url: string };
   storageSimulator: DaemonStatus & { url: string; stateFile: string };
+  /**
+   * The proxy between Pivot and each site's API server, which injects API faults (its admin API
+   * at `url`); Pivot's configuration names `siteUrls`, tests and the lab reach the sites directly.
+   */
+  apiProxy: DaemonStatus & { url: string; siteUrls: Record<SiteName, string> };
   /** Pivot's API, with a bearer token for each role (lab only: a real installation never prints tokens). */
   api: DaemonStatus & {
     url: string;
@@ -61,6 +66,7 @@ export const DAEMONS = {
   temporal: 'temporal',
   redis: 'redis',
   storageSim: 'storage-sim',
+  apiProxy: 'api-proxy',
   api: 'api',
 } as const;
 
@@ -115,10 +121,11 @@ export async function probeLab(layout: LabLayout, sites: KwokSites, seeded: bool
       };
     }),
   );
-  const [temporal, redis, storageSim, api] = await Promise.all([
+  const [temporal, redis, storageSim, apiProxy, api] = await Promise.all([
     daemonState(daemons, DAEMONS.temporal, ports.temporal),
     daemonState(daemons, DAEMONS.redis, ports.redis),
     daemonState(daemons, DAEMONS.storageSim, ports.storageSim),
+    daemonState(daemons, DAEMONS.apiProxy, ports.apiProxyAdmin),
     daemonState(daemons, DAEMONS.api, ports.api),
   ]);
   const secrets = existsSync(layout.tokensFile)
@@ -140,6 +147,7 @@ export async function probeLab(layout: LabLayout, sites: KwokSites, seeded: bool
     temporal.state,
     redis.state,
     storageSim.state,
+    apiProxy.state,
     api.state,
     ...workers.map((w) => w.state),
   ];
@@ -164,6 +172,13 @@ export async function probeLab(layout: LabLayout, sites: KwokSites, seeded: bool
       ...storageSim,
       url: `http://127.0.0.1:${ports.storageSim}`,
       stateFile: layout.simState,
+    },
+    apiProxy: {
+      ...apiProxy,
+      url: `http://127.0.0.1:${ports.apiProxyAdmin}`,
+      siteUrls: Object.fromEntries(
+        SITE_NAMES.map((s) => [s, `https://127.0.0.1:${ports.apiProxy[s]}`]),
+      ) as Record<SiteName, string>,
     },
     api: {
       ...api,

@@ -9,6 +9,7 @@ import { LAB_OIDC } from '../../config/lab-config.ts';
 import { LAB_SIM_TIMING, Lab } from '../../lab/lab.ts';
 import { REPO_ROOT, type SiteName } from '../../lab/layout.ts';
 import type { LabStatus } from '../../lab/status.ts';
+import { ApiProxyClient } from '../../lab/api-proxy/client.ts';
 import { StorageSimClient } from '../../lab/storage-sim/client.ts';
 
 export const lab = new Lab({ step: () => undefined });
@@ -54,7 +55,11 @@ export const sim = Object.assign(new StorageSimClient(`http://127.0.0.1:${lab.la
   },
 });
 
+/** The lab's API proxy between Pivot and the sites: what a test fails Pivot's API calls with. */
+export const apiProxy = new ApiProxyClient(`http://127.0.0.1:${lab.layout.ports.apiProxyAdmin}`);
+
 export async function resetSim(): Promise<void> {
+  await apiProxy.clear();
   await sim.setFaults({
     promotionDelayMs: 0,
     fenceDelayMs: 0,

@@ -6,11 +6,12 @@ import { createServer, type Server } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CRD } from '../../common/k8s.ts';
 import { labProcesses } from '../../lab/lab.ts';
 import { SAMPLE_APP } from '../../lab/seed.ts';
 import type { LabStatus } from '../../lab/status.ts';
-import { lab, pivot, site, uniqueName } from './helpers.ts';
+import { CRD, connectSite } from '../../common/k8s.ts';
+import { loadConfig } from '../../config/load.ts';
+import { apiProxy, lab, pivot, site, uniqueName } from './helpers.ts';
 
 const dcA = site('dc-a');
 const dcB = site('dc-b');
@@ -38,6 +39,8 @@ describe('pivot lab status', () => {
     expect(s.temporal.webUiUrl).toMatch(/^http:\/\//);
     expect(s.redis.url).toMatch(/^redis:\/\/127\.0\.0\.1:\d+$/);
     expect(s.storageSimulator.state).toBe('running');
+    expect(s.apiProxy.state).toBe('running');
+    expect(Object.keys(s.apiProxy.siteUrls)).toEqual(['dc-a', 'dc-b']);
   });
 
   it('prints a readable table without --json', async () => {
@@ -45,6 +48,45 @@ describe('pivot lab status', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('site dc-a');
     expect(r.stdout).toContain('temporal');
+  });
+});
+
+describe('pivot lab api-faults', () => {
+  afterEach(() => apiProxy.clear());
+
+  it("fails Pivot's calls to a site through the proxy, and only Pivot's", async () => {
+    const set = await pivot([
+      'lab',
+      'api-faults',
+      'dc-a',
+      '--error-rate',
+      '1',
+      '--status',
+      '429',
+      '--count',
+      '1',
+    ]);
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.stdout)).toMatchObject({
+      'dc-a': { faults: { errorRate: 1, status: 429, count: 1 } },
+    });
+    // Pivot's view of dc-a (its configuration names the proxy): the next request is refused, then none.
+    const config = loadConfig(lab.layout.configFile);
+    const viaProxy = connectSite('dc-a', config.sites.find((s) => s.name === 'dc-a')!.kubeconfig);
+    await expect(viaProxy.core.listNamespace()).rejects.toMatchObject({ code: 429 });
+    expect((await viaProxy.core.listNamespace()).items.length).toBeGreaterThan(0);
+    // The site itself never saw a fault.
+    await apiProxy.setFaults('dc-a', { errorRate: 1 });
+    expect((await dcA.core.listNamespace()).items.length).toBeGreaterThan(0);
+    await expect(viaProxy.core.listNamespace()).rejects.toMatchObject({ code: 503 });
+  });
+
+  it('refuses a bad fault with the reasons, and changes nothing', async () => {
+    const r = await pivot(['lab', 'api-faults', 'dc-a', '--status', '404', '--drop-rate', '3']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('status must be equal to one of the allowed values');
+    expect(r.stderr).toContain('dropRate must be <= 1');
+    expect((await apiProxy.report())['dc-a']!.faults).toMatchObject({ errorRate: 0, dropRate: 0 });
   });
 });
 
