@@ -36,7 +36,7 @@ import { buildPlan } from '../../planner/plan.ts';
 import type { Operation } from '../../runbook/types.ts';
 import type { OperationReport } from '../../workflows/progress.ts';
 import type { SiteOperationReport, siteSwitchover } from '../../workflows/site.ts';
-import { deleteNamespace, lab, resetSim, sim, site, uniqueName } from './helpers.ts';
+import { apiProxy, deleteNamespace, lab, resetSim, sim, site, uniqueName } from './helpers.ts';
 import { connectPivot, type LabPivot } from './temporal.ts';
 
 const dcA = site('dc-a');
@@ -594,6 +594,33 @@ describe('a failover of one application', () => {
     expect(report.notes).toContain(
       "dc-a answered: orders was fenced there alone (stopped, volumes demoted); dc-a's networks are not fenced",
     );
+    await expectNoSplitBrain();
+
+    expect((await run('reprotect', 'dc-b', 'dc-a')).outcome).toBe('succeeded');
+    await expectServing('dc-a', 'dc-b', await run('failback', 'dc-b', 'dc-a'));
+  }, 600_000);
+
+  it('does not read a source that answers after transient errors as unreachable', async () => {
+    // Pivot's first two probes of dc-a's API fail with 503 (the site's own clients are unaffected).
+    const injected = async () => (await apiProxy.report())['dc-a']!.counters.errors;
+    const before = await injected();
+    await apiProxy.setFaults('dc-a', { errorRate: 1, status: 503, match: '^GET /version', count: 2 });
+    const handle = await start('failover', 'dc-a', 'dc-b');
+    const waiting = await progressUntil(handle, 'the failover to wait for approval', (r) => !!r.waiting);
+    expect(waiting.notes.filter((n) => n.includes('does not answer'))).toEqual([]);
+    expect(await injected()).toBe(before + 2);
+    expect(waiting.waiting?.for).toBe('approval');
+    await handle.executeUpdate('approve', { args: [{ by: 'on-call' }] });
+    const report = (await handle.result()) as OperationReport;
+    active = 'dc-b';
+    expect(report.outcome).toBe('succeeded');
+    // dc-a was quiesced as a live source, not cut off at the storage as a dead one.
+    expect(report.notes).toContain(
+      "dc-a answered: orders was fenced there alone (stopped, volumes demoted); dc-a's networks are not fenced",
+    );
+    await expect(
+      dcB.custom.getClusterCustomObject({ ...CRD.networkFence, name: fenceName('dc-a') }),
+    ).rejects.toMatchObject({ code: 404 });
     await expectNoSplitBrain();
 
     expect((await run('reprotect', 'dc-b', 'dc-a')).outcome).toBe('succeeded');
