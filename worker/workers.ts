@@ -23,6 +23,17 @@ export function connectTemporal(target: TemporalTarget): Promise<NativeConnectio
   return NativeConnection.connect({ address: target.address });
 }
 
+/**
+ * Heartbeats leave the worker at most this often. A cancellation (an abort) reaches a waiting
+ * activity only in the answer to a heartbeat, and the SDK's default throttle is 80% of the
+ * heartbeat timeout: an aborted poll ran on for up to 24 s. One heartbeat a second per waiting
+ * activity is cheap next to the polls it stops.
+ */
+const HEARTBEAT_THROTTLE = {
+  maxHeartbeatThrottleInterval: '1 second',
+  defaultHeartbeatThrottleInterval: '1 second',
+};
+
 export async function createSiteWorker(
   connection: NativeConnection,
   namespace: string,
@@ -35,6 +46,7 @@ export async function createSiteWorker(
     namespace,
     taskQueue: siteTaskQueue(site.name),
     activities: createSiteActivities(api, witness),
+    ...HEARTBEAT_THROTTLE,
   });
 }
 

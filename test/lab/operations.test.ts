@@ -16,7 +16,7 @@ import {
 } from '@temporalio/client';
 import { CRD, type SiteApi } from '../../common/k8s.ts';
 import { CONTROL_TASK_QUEUE } from '../../common/task-queues.ts';
-import { waitUntil } from '../../common/wait.ts';
+import { sleep, waitUntil } from '../../common/wait.ts';
 import { fenceFor } from '../../config/fence.ts';
 import { loadConfig } from '../../config/load.ts';
 import { REPO_ROOT } from '../../lab/layout.ts';
@@ -304,16 +304,31 @@ describe('planned operations', () => {
     expect(await vrStates(dcA)).toEqual(['Primary']);
   });
 
-  it('aborts a switchover waiting for its final sync: the source serves again as before', async () => {
+  it('aborts a switchover waiting for its final sync: the wait stops, the source serves again as before', async () => {
     const before = await pivot.witness.state('orders');
     await sim.setFaults({ linkDown: true });
+    // Counts the final sync's polls of dc-b's replicas (read one by one, by name), as the API proxy sees them.
+    await apiProxy.setFaults('dc-b', {
+      latencyMs: 1,
+      match:
+        '^GET /apis/replication\\.storage\\.openshift\\.io/v1alpha1/namespaces/orders/volumereplications/',
+    });
+    const polls = async () => (await apiProxy.report())['dc-b']!.counters.delayed;
     const handle = await start('switchover', 'dc-a', 'dc-b');
     await progressUntil(handle, 'the final sync to wait', (r) => r.currentStep === 'final-sync');
     // Nothing failed: there is nothing to retry or skip.
     await expect(handle.executeUpdate('retry', { args: [{ by: 'test' }] })).rejects.toThrow(
       WorkflowUpdateFailedError,
     );
+    const polling = await polls();
+    await sleep(1500);
+    expect(await polls()).toBeGreaterThan(polling);
     await handle.executeUpdate('abort', { args: [{ by: 'test', reason: 'change freeze' }] });
+    // The link stays down: an abandoned poll would go on. Cancelled, it stops at its next pause.
+    await sleep(1500);
+    const afterAbort = await polls();
+    await sleep(2000);
+    expect(await polls()).toBe(afterAbort);
     await resetSim(); // the link returns, so that the source can be promoted back
     const report = (await handle.result()) as OperationReport;
     expect(report.outcome).toBe('aborted');
