@@ -57,6 +57,10 @@ export class SiteProxy {
       { cert: readFileSync(this.site.certFile), key: readFileSync(this.site.keyFile) },
       (req, res) => this.handle(req, res),
     );
+    // exec and attach (an exec hook) upgrade to a WebSocket: faulted alike, then spliced.
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) =>
+      this.handleUpgrade(req, socket, head),
+    );
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(this.site.listenPort, host, () => resolve());
@@ -112,6 +116,64 @@ export class SiteProxy {
     }, v.delayMs);
   }
 
+  private handleUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const v = this.verdict(req);
+    if (v.kind === 'blackhole') {
+      this.counters.blackholed += 1;
+      this.held.add(socket);
+      socket.once('close', () => this.held.delete(socket));
+      return;
+    }
+    if (v.delayMs > 0) this.counters.delayed += 1;
+    setTimeout(() => {
+      if (v.kind === 'drop') {
+        this.counters.drops += 1;
+        socket.destroy();
+        return;
+      }
+      if (v.kind === 'error') {
+        this.counters.errors += 1;
+        socket.end(`HTTP/1.1 ${v.status} Injected\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+        return;
+      }
+      this.counters.forwarded += 1;
+      const upstream = https.request({
+        host: '127.0.0.1',
+        port: this.site.upstreamPort,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        // An upgraded connection leaves the pool: a fresh TLS session with the same identity.
+        ca: this.agent.options.ca,
+        cert: this.agent.options.cert,
+        key: this.agent.options.key,
+        agent: false,
+      });
+      upstream.on('error', () => socket.destroy());
+      upstream.on('response', (answer) => {
+        // Refused (e.g. 403): pass the answer on as it came.
+        socket.write(
+          `HTTP/1.1 ${answer.statusCode ?? 502} ${answer.statusMessage ?? ''}\r\n${headerLines(answer.rawHeaders)}\r\n`,
+        );
+        answer.pipe(socket);
+      });
+      upstream.on('upgrade', (answer, upSocket, upHead) => {
+        socket.write(
+          `HTTP/1.1 ${answer.statusCode ?? 101} ${answer.statusMessage ?? 'Switching Protocols'}\r\n${headerLines(answer.rawHeaders)}\r\n`,
+        );
+        if (upHead.length > 0) socket.write(upHead);
+        if (head.length > 0) upSocket.write(head);
+        upSocket.on('error', () => socket.destroy());
+        socket.on('close', () => upSocket.destroy());
+        upSocket.on('close', () => socket.destroy());
+        upSocket.pipe(socket);
+        socket.pipe(upSocket);
+      });
+      upstream.end();
+    }, v.delayMs);
+  }
+
   /** An error as the API server words one: a Status object, and Retry-After on 429. */
   private answerError(res: http.ServerResponse, status: number): void {
     const reason = status === 429 ? 'TooManyRequests' : 'InternalError';
@@ -155,4 +217,11 @@ export class SiteProxy {
     });
     req.pipe(upstream);
   }
+}
+
+/** Raw header pairs as HTTP/1.1 header lines, each ending in CRLF. */
+function headerLines(raw: string[]): string {
+  let out = '';
+  for (let i = 0; i + 1 < raw.length; i += 2) out += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  return out;
 }
