@@ -17,7 +17,7 @@ import { waitUntil } from '../../common/wait.ts';
 import { DRILL_POLICY } from '../../activities/drill.ts';
 import { REPO_ROOT } from '../../lab/layout.ts';
 import { loadRunbookDir } from '../../planner/inputs.ts';
-import type { Hook } from '../../runbook/types.ts';
+import type { HealthCheck, Hook } from '../../runbook/types.ts';
 import type { DrillScheduleView } from '../../api/schedules.ts';
 import type { DrillInput, DrillReport } from '../../workflows/drill.ts';
 import { drillWorkflowId } from '../../workflows/ids.ts';
@@ -128,10 +128,17 @@ async function jobsSince(since: number): Promise<string[]> {
 }
 
 /** A drill of the lab's orders runbook with extra post-promote hooks, started as the API would. */
-function drillOf(extra: { hooks: Hook[] }, reason: string): DrillInput {
+function drillOf(extra: { hooks: Hook[]; healthChecks?: HealthCheck[] }, reason: string): DrillInput {
   const [orders] = loadRunbookDir(join(REPO_ROOT, 'runbooks'), ['dc-a', 'dc-b']);
   return {
-    runbook: { ...orders!, spec: { ...orders!.spec, hooks: [...orders!.spec.hooks, ...extra.hooks] } },
+    runbook: {
+      ...orders!,
+      spec: {
+        ...orders!.spec,
+        hooks: [...orders!.spec.hooks, ...extra.hooks],
+        healthChecks: [...orders!.spec.healthChecks, ...(extra.healthChecks ?? [])],
+      },
+    },
     active: 'dc-a',
     site: 'dc-b',
     requestedBy: 'drills test',
@@ -292,6 +299,38 @@ describe('drills', () => {
     expect(await drillNamespaceExists()).toBe(false);
     expect(await fingerprint()).toEqual(before);
     expect(await jobsSince(drillStarted)).toEqual([]);
+  }, 300_000);
+
+  it("runs the runbook's Hook checks on the copy: a failing one fails the drill, which still cleans up", async () => {
+    const before = await fingerprint();
+    // A check only (no drill step runs pre-fence hooks): it runs at verify, against the copy.
+    const check: Hook = {
+      name: 'rows-check',
+      phase: 'pre-fence',
+      exec: {
+        selector: { 'app.kubernetes.io/name': 'mysql' },
+        command: ['sh', '-c', 'echo "orders.items has 0 rows on the copy" >&2; exit 4'],
+      },
+      timeout: '10s',
+      onError: 'fail',
+    };
+    const report = (await temporal.client.workflow.execute('drill', {
+      taskQueue: CONTROL_TASK_QUEUE,
+      workflowId: drillWorkflowId('orders'),
+      args: [
+        drillOf(
+          { hooks: [check], healthChecks: [{ name: 'rows', kind: 'Hook', hook: 'rows-check' }] },
+          'a copy whose data check fails',
+        ),
+      ],
+    })) as DrillReport;
+    expect(report.outcome).toBe('failed');
+    expect(report.drill.verdict).toBe('fail');
+    expect(report.steps.find((s) => s.id === 'verify')?.state).toBe('failed');
+    expect(report.drill.reasons.join('\n')).toContain('orders.items has 0 rows on the copy');
+    expect(report.drill.cleanup.done).toBe(true);
+    expect(await drillNamespaceExists()).toBe(false);
+    expect(await fingerprint()).toEqual(before);
   }, 300_000);
 
   it.each([
