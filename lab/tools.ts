@@ -21,6 +21,9 @@ export const TOOL_NAMES = [
 ] as const;
 export type ToolName = (typeof TOOL_NAMES)[number];
 
+/** Not a tool of the lab: the tests that skip time run it (lab/tools/provision.sh builds it too). */
+export const TEST_SERVER = 'temporal-test-server';
+
 export interface ToolPaths {
   binDir: string;
   bin: Record<ToolName, string>;
@@ -40,10 +43,16 @@ export function pinnedVersions(): Record<string, string> {
   );
 }
 
-/** Runs the provisioning script (progress on this process's stderr) and returns the tools' paths. */
-export async function provisionTools(): Promise<ToolPaths> {
-  const binDir = await new Promise<string>((resolve, reject) => {
-    const child = spawn('bash', [PROVISION], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * What `lab up` asks the script for: the lab's own tools, so that the lab needs no Java (the test
+ * server is for the tests; `npm run tools` and CI provision everything).
+ */
+const LAB_TOOLS = ['redis', 'kwok', 'temporal', 'etcd', 'kube'] as const;
+
+/** Runs the provisioning script for `tools` (progress on this process's stderr); returns the bin directory. */
+function provision(tools: readonly string[]): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn('bash', [PROVISION, ...tools], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);
@@ -57,7 +66,21 @@ export async function provisionTools(): Promise<ToolPaths> {
         );
     });
   });
-  return toolPaths(binDir);
+}
+
+/** Provisions the lab's tools and returns their paths. */
+export async function provisionTools(): Promise<ToolPaths> {
+  return toolPaths(await provision(LAB_TOOLS));
+}
+
+/**
+ * Provisions Temporal's time-skipping test server (a Java wrapper; the first run resolves it
+ * through Maven) and returns the executable to give TestWorkflowEnvironment.createTimeSkipping.
+ */
+export async function provisionTestServer(): Promise<string> {
+  const path = join(await provision([TEST_SERVER]), TEST_SERVER);
+  if (!existsSync(path)) throw new Error(`${path} is missing after provisioning; run npm run tools`);
+  return path;
 }
 
 export function toolPaths(binDir: string): ToolPaths {

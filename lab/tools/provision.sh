@@ -4,7 +4,10 @@
 # the result into one bin directory that the lab reads. A binary already on PATH is used instead
 # when its version matches the pin. Idempotent: a second run only checks and prints.
 #
-# Usage: lab/tools/provision.sh [tool...]      tools: kube etcd temporal kwok redis (default: all)
+# Usage: lab/tools/provision.sh [tool...]
+#        tools: kube etcd temporal kwok redis temporal-test-server (default: all)
+# The lab itself needs the first five (`lab up` asks for those only); temporal-test-server is
+# Temporal's time-skipping test server, which the long-wait tests run (Java and Maven, not Go).
 # Env:   PIVOT_TOOLS_DIR (default ~/.cache/pivot/tools)
 # Prints the bin directory on stdout; progress goes to stderr.
 set -euo pipefail
@@ -163,13 +166,64 @@ provision_redis() {
   return 0
 }
 
-command -v go >/dev/null || die "Go is needed to build the lab's tools (https://go.dev/doc/install)"
+# Temporal's time-skipping test server (Java): the Temporal SDKs download a native build from
+# GitHub, which our machines cannot reach, so its Maven artifact is resolved through the Maven
+# repository instead. A throwaway pom in the cache directory depends on it; Maven resolves the
+# classpath (jars in ~/.m2) and a wrapper runs the server's main class with it. The SDK starts the
+# wrapper with the port as its first argument.
+provision_temporal_test_server() {
+  local version=$TEMPORAL_TEST_SERVER_VERSION
+  local dir="$TOOLS/temporal-test-server-$version"
+  local wrapper="$dir/bin/temporal-test-server" classpath="$dir/classpath.txt"
+  if [[ ! -x $wrapper ]] || ! classpath_present "$classpath"; then
+    command -v java >/dev/null || die "Java (17 or newer) is needed to run Temporal's test server"
+    command -v mvn >/dev/null || die "Maven is needed to resolve Temporal's test server"
+    mkdir -p "$dir/bin"
+    cat >"$dir/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>pivot.local</groupId>
+  <artifactId>temporal-test-server-tools</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>io.temporal</groupId>
+      <artifactId>temporal-test-server</artifactId>
+      <version>$version</version>
+    </dependency>
+  </dependencies>
+</project>
+POM
+    run_logged "temporal-test-server $version" "$TOOLS/logs/temporal-test-server-$version.log" \
+      mvn -B -f "$dir/pom.xml" "org.apache.maven.plugins:maven-dependency-plugin:$MAVEN_DEPENDENCY_PLUGIN_VERSION:build-classpath" \
+      -Dmdep.includeScope=runtime -Dmdep.outputFile="$classpath"
+    classpath_present "$classpath" || die "Maven resolved no usable classpath for temporal-test-server $version"
+    printf '#!/bin/sh\nexec java -cp "%s" io.temporal.testserver.TestServer "$@"\n' "$(<"$classpath")" >"$wrapper"
+    chmod +x "$wrapper"
+  fi
+  link temporal-test-server "$wrapper"
+}
+
+# classpath_present FILE: FILE lists a classpath whose every jar is still there (a cleared ~/.m2
+# means resolving again).
+classpath_present() {
+  local jar
+  [[ -s $1 ]] || return 1
+  local IFS=:
+  for jar in $(<"$1"); do [[ -f $jar ]] || return 1; done
+}
+
 wanted=("$@")
-(( ${#wanted[@]} )) || wanted=(redis kwok temporal etcd kube)
+(( ${#wanted[@]} )) || wanted=(redis kwok temporal etcd kube temporal-test-server)
 for tool in "${wanted[@]}"; do
   case $tool in
-    kube|etcd|temporal|kwok|redis) "provision_$tool" ;;
-    *) die "unknown tool '$tool' (known: kube etcd temporal kwok redis)" ;;
+    kube|etcd|temporal|kwok)
+      command -v go >/dev/null || die "Go is needed to build the lab's tools (https://go.dev/doc/install)"
+      "provision_$tool" ;;
+    redis) provision_redis ;;
+    temporal-test-server) provision_temporal_test_server ;;
+    *) die "unknown tool '$tool' (known: kube etcd temporal kwok redis temporal-test-server)" ;;
   esac
 done
 log "all tools ready in $BIN"
