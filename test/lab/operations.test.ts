@@ -615,6 +615,68 @@ describe('a failover of one application', () => {
     await expectServing('dc-a', 'dc-b', await run('failback', 'dc-b', 'dc-a'));
   }, 600_000);
 
+  it('keeps a storage fence two applications rely on until the last of them is reprotected', async () => {
+    const ledger = loadRunbook(paymentsRunbook(ns), 'payments.yaml');
+    const startLedger = (operation: string, from: string, to: string) =>
+      pivot.client.workflow.start(operation, {
+        taskQueue: CONTROL_TASK_QUEUE,
+        workflowId: operationWorkflowId(ns),
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        args: [input(from, to, { runbook: ledger })],
+      });
+    const approved = async (handle: WorkflowHandle): Promise<OperationReport> => {
+      await progressUntil(handle, 'the failover to wait for approval', (r) => r.waiting?.for === 'approval');
+      await handle.executeUpdate('approve', { args: [{ by: 'on-call', acceptDataLossMs: 600_000 }] });
+      return (await handle.result()) as OperationReport;
+    };
+    const fence = () => dcB.custom.getClusterCustomObject({ ...CRD.networkFence, name: fenceName('dc-a') });
+    const ledgerFencedOnDcA = async () =>
+      (await sim.volumes())
+        .filter((v) => v.origin.namespace === ns)
+        .every((v) => v.copies.find((c) => c.site === 'dc-a')?.fenced === true);
+    // What dc-a's site guard keeps for the applications it protects (ledger's runbook is the test's own).
+    const onDcA = createSiteActivities(dcA, pivot.witness);
+    await pivot.witness.recordProtection(ns, {
+      site: 'dc-a',
+      volumes: await onDcA.describeVolumes(ledger),
+      replicas: await onDcA.currentReplicas(workloadRefs(ledger)),
+    });
+
+    // Freshly seeded, the ledger's replicas must have synced once, or its loss would be unbounded.
+    await waitUntil('the ledger to replicate', async () =>
+      (await sim.volumes()).filter((v) => v.origin.namespace === ns).every((v) => !!v.lastSyncTime),
+    );
+    // dc-a is cut off: each failover can stop it only with the fence on its networks, which both then rely on.
+    await lab.partitionSite('dc-a');
+    expect((await approved(await start('failover', 'dc-a', 'dc-b'))).outcome).toBe('succeeded');
+    active = 'dc-b';
+    expect((await approved(await startLedger('failover', 'dc-a', 'dc-b'))).outcome).toBe('succeeded');
+    expect(await pivot.redis.smembers('pivot:fence-owners:{dc-a}')).toEqual(
+      expect.arrayContaining(['orders', ns]),
+    );
+    await lab.reviveSite('dc-a');
+
+    // Reprotecting orders leaves the fence: the ledger's old primary on dc-a must stay cut off.
+    const first = await run('reprotect', 'dc-b', 'dc-a');
+    expect(first.outcome).toBe('succeeded');
+    expect(first.notes).toContain(`the storage fence on dc-a's networks stays: ${ns} still rely on it`);
+    await expect(fence()).resolves.toBeDefined();
+    expect(await ledgerFencedOnDcA()).toBe(true);
+    await expectNoSplitBrain();
+
+    // The last owner's reprotect lifts it.
+    const second = (await (await startLedger('reprotect', 'dc-b', 'dc-a')).result()) as OperationReport;
+    expect(second.outcome).toBe('succeeded');
+    await expect(fence()).rejects.toMatchObject({ code: 404 });
+    await waitUntil('the ledger on dc-a to be unfenced', async () => !(await ledgerFencedOnDcA()));
+
+    await expectServing('dc-a', 'dc-b', await run('failback', 'dc-b', 'dc-a'));
+    expect(
+      ((await (await startLedger('failback', 'dc-b', 'dc-a')).result()) as OperationReport).outcome,
+    ).toBe('succeeded');
+    await expectNoSplitBrain();
+  }, 900_000);
+
   it('does not read a source that answers after transient errors as unreachable', async () => {
     // Pivot's first two probes of dc-a's API fail with 503 (the site's own clients are unaffected).
     const injected = async () => (await apiProxy.report())['dc-a']!.counters.errors;
