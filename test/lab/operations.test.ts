@@ -892,6 +892,39 @@ describe('site switchover', () => {
     await expectServing('dc-a', 'dc-b', await run('switchover', 'dc-b', 'dc-a'));
   });
 
+  it('reports a move that completed as completed when the witness cannot record its end', async () => {
+    const parent = await startSite({});
+    const child = pivot.client.workflow.getHandle(operationWorkflowId('orders'));
+    await waitUntil('the switchover of orders to be past its preflight', async () => {
+      try {
+        const r = await child.query<OperationReport>('progress');
+        return (
+          r.outcome === 'running' && r.steps.some((s) => s.id === 'quiesce-source' && s.state !== 'pending')
+        );
+      } catch {
+        return false;
+      }
+    });
+    // The lock's key no longer holds a lock: the witness fails every attempt to release it.
+    const lockKey = 'pivot:lock:{orders}';
+    await pivot.redis.del(lockKey);
+    await pivot.redis.hset(lockKey, 'broken', 'by the test');
+    try {
+      const report = await parent.result();
+      active = 'dc-b';
+      expect(report.outcome).toBe('succeeded');
+      expect(report.apps.map((a) => [a.app, a.outcome])).toEqual([['orders', 'succeeded']]);
+      const moved = (await child.result()) as OperationReport;
+      expect(moved.outcome).toBe('succeeded');
+      expect(moved.notes).toContainEqual(
+        expect.stringContaining('the witness did not record the end of this operation'),
+      );
+    } finally {
+      await pivot.redis.del(lockKey);
+    }
+    await expectServing('dc-a', 'dc-b', await run('switchover', 'dc-b', 'dc-a'));
+  });
+
   it('moves every application of dc-a in dependency waves, and back', async () => {
     await seedReplicatedApp(dcA, dcB, {
       namespace: ns,
