@@ -116,6 +116,19 @@ redis.call('HSET', KEYS[1], 'activeSite', ARGV[2])
 return 1
 `;
 
+// KEYS[1] lock; ARGV: holder, TTL in ms. Takes the lock if free, renews it if this holder has it
+// (in one step: a lock that expires between a read and a renewal is never reported as held).
+// Returns '' when this holder has it now, or the other holder ('unknown' if it cannot be told).
+const ACQUIRE = `
+if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return '' end
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return ''
+end
+return current or 'unknown'
+`;
+
 // KEYS[1] lock; ARGV[1] holder. Deletes the lock only if this holder has it.
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -301,15 +314,10 @@ export class Witness {
 
   /** Takes the application's operation lock for `holder`, or throws LockHeldError naming the holder. */
   async acquireLock(app: string, holder: string, ttlMs: number): Promise<void> {
-    const key = this.key(app, 'lock');
-    const ok = await this.redis.set(key, holder, 'PX', ttlMs, 'NX');
-    if (ok === 'OK') return this.replicated(`${app}'s lock`);
-    const current = await this.redis.get(key);
-    if (current === holder) {
-      await this.redis.pexpire(key, ttlMs); // re-entrant: the same operation renews its lock
-      return this.replicated(`${app}'s lock`);
-    }
-    throw new LockHeldError(app, current ?? 'unknown (expired meanwhile: retry)');
+    // Re-entrant: the operation that holds the lock renews it.
+    const other = (await this.redis.eval(ACQUIRE, 1, this.key(app, 'lock'), holder, String(ttlMs))) as string;
+    if (other !== '') throw new LockHeldError(app, other);
+    await this.replicated(`${app}'s lock`);
   }
 
   /** Releases the lock if `holder` has it; returns whether it did. */
