@@ -341,6 +341,30 @@ describe('planned operations', () => {
     await expectSourceServesAsBefore(before);
   });
 
+  it('rolls back a scale-down that fails half-way: what it stopped starts again', async () => {
+    const before = await pivot.witness.state('orders');
+    // orders-api stops first (reverse start order); dc-a's API then refuses every change to mysql.
+    await apiProxy.setFaults('dc-a', {
+      errorRate: 1,
+      status: 503,
+      match: '^PATCH /apis/apps/v1/namespaces/orders/statefulsets/mysql',
+    });
+    let report: OperationReport;
+    try {
+      report = (await (await start('switchover', 'dc-a', 'dc-b')).result()) as OperationReport;
+    } finally {
+      await apiProxy.clear();
+    }
+    expect(report).toMatchObject({ outcome: 'rolled-back', pointOfNoReturnPassed: false });
+    expect(report.steps.find((s) => s.id === 'quiesce-source')?.state).toBe('failed');
+    expect(report.notes).toEqual(['compensated: scale the workloads on dc-a back up']);
+    await waitUntil('orders-api to be Ready on dc-a again', async () => {
+      const a = await replicas(dcA);
+      return a['orders-api']?.ready === EXPECTED['orders-api'] || JSON.stringify(a['orders-api']);
+    });
+    await expectSourceServesAsBefore(before);
+  });
+
   it('ends needing attention, naming what is left, when a compensation fails', async () => {
     const before = await pivot.witness.state('orders');
     await sim.setFaults({ linkDown: true });
