@@ -45,7 +45,7 @@ type Snapshot = CustomObject<
 >;
 
 export function createDrillActivities(api: SiteApi, witness: Witness, pollMs = 500) {
-  const networking = api.kubeConfig.makeApiClient(k8s.NetworkingV1Api);
+  const networking = api.client(k8s.NetworkingV1Api);
   const labels = (place: DrillPlace) => ({ [DRILL_LABEL]: place.id, [DRILL_APP_LABEL]: place.app });
 
   async function namespaceGone(name: string): Promise<boolean> {

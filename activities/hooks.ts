@@ -62,7 +62,7 @@ export function createHookActivities(api: SiteApi, witness: Witness, pollMs = 50
       const attempt = hookAttemptKey(Context.current().info);
       const name = hookJobName(hook.name, ctx.epoch, attempt);
       const ns = hook.job.namespace ?? namespace;
-      const batch = api.kubeConfig.makeApiClient(k8s.BatchV1Api);
+      const batch = api.client(k8s.BatchV1Api);
       try {
         await batch.createNamespacedJob({
           namespace: ns,

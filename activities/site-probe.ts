@@ -18,7 +18,7 @@ export function createSiteProbeActivities(api: SiteApi) {
   return {
     async probeSite(): Promise<SiteProbe> {
       try {
-        const version = await api.kubeConfig.makeApiClient(k8s.VersionApi).getCode();
+        const version = await api.client(k8s.VersionApi).getCode();
         const nodes = await api.core.listNode();
         const readyNodes = readyNodeCount(nodes.items);
         return {

@@ -4,6 +4,7 @@
  * (404 detection, merge-patch options, the CRD coordinates Pivot and the simulator share).
  */
 import * as k8s from '@kubernetes/client-node';
+import { retryingConfiguration } from './k8s-retry.ts';
 
 export interface SiteApi {
   readonly site: string;
@@ -13,20 +14,34 @@ export interface SiteApi {
   readonly storage: k8s.StorageV1Api;
   readonly custom: k8s.CustomObjectsApi;
   readonly objects: k8s.KubernetesObjectApi;
+  /** Any other API group's client, on the same retrying HTTP layer. */
+  client<T>(type: new (configuration: k8s.Configuration) => T): T;
+}
+
+/** The generic object client, with the kubeconfig's namespace as its default. */
+class ObjectApi extends k8s.KubernetesObjectApi {
+  static over(configuration: k8s.Configuration, kubeConfig: k8s.KubeConfig): k8s.KubernetesObjectApi {
+    const api = new ObjectApi(configuration);
+    api.setDefaultNamespace(kubeConfig);
+    return api;
+  }
 }
 
 export function connectSite(site: string, kubeconfigPath: string, context?: string): SiteApi {
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromFile(kubeconfigPath);
   if (context) kubeConfig.setCurrentContext(context);
+  // Every client rides out transient refusals and bounds each request (common/k8s-retry.ts).
+  const config = retryingConfiguration(kubeConfig);
   return {
     site,
     kubeConfig,
-    core: kubeConfig.makeApiClient(k8s.CoreV1Api),
-    apps: kubeConfig.makeApiClient(k8s.AppsV1Api),
-    storage: kubeConfig.makeApiClient(k8s.StorageV1Api),
-    custom: kubeConfig.makeApiClient(k8s.CustomObjectsApi),
-    objects: k8s.KubernetesObjectApi.makeApiClient(kubeConfig),
+    core: new k8s.CoreV1Api(config),
+    apps: new k8s.AppsV1Api(config),
+    storage: new k8s.StorageV1Api(config),
+    custom: new k8s.CustomObjectsApi(config),
+    objects: ObjectApi.over(config, kubeConfig),
+    client: (type) => new type(config),
   };
 }
 

@@ -177,7 +177,7 @@ export async function observeSite(api: SiteApi, namespaces: string[]): Promise<S
     services: [],
   };
   try {
-    const ext = api.kubeConfig.makeApiClient(k8s.ApiextensionsV1Api);
+    const ext = api.client(k8s.ApiextensionsV1Api);
     const [crds, classes, pvs] = await Promise.all([
       ext.listCustomResourceDefinition(),
       api.storage.listStorageClass(),
