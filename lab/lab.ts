@@ -41,6 +41,15 @@ const SEEDED_MARKER = 'seeded';
 /** Storage simulator timing in the lab: fast enough for tests, slow enough to show lag. */
 export const LAB_SIM_TIMING = { replicationIntervalMs: 2000, syncDurationMs: 200 };
 
+/** What `crash` can kill: a worker, the API, the witness's Redis, Temporal, the API proxy. */
+export type CrashablePart =
+  | 'worker-control'
+  | `worker-${SiteName}`
+  | 'api'
+  | 'witness'
+  | 'temporal'
+  | 'api-proxy';
+
 export class Lab {
   readonly layout: LabLayout;
   private readonly daemons: Daemons;
@@ -536,6 +545,18 @@ export class Lab {
   private async stopWorkers(sites: readonly SiteName[] = SITE_NAMES, control = true): Promise<void> {
     const names = [...(control ? [workerDaemon('control')] : []), ...sites.map((s) => workerDaemon(s))];
     await Promise.all(names.map((n) => this.daemons.stop(n)));
+  }
+
+  /**
+   * Crashes one of the lab's processes (SIGKILL: a node lost, a pod evicted, an OOM kill): a worker,
+   * the API, the witness's Redis, Temporal or the API proxy. `up` starts it again, with its data.
+   */
+  async crash(part: CrashablePart): Promise<void> {
+    const name = part === 'witness' ? DAEMONS.redis : part === 'temporal' ? DAEMONS.temporal : part;
+    if (!this.daemons.isRunning(name)) {
+      throw new LabError('is not running', part, 'start the lab with `pivot lab up`');
+    }
+    await this.daemons.crash(name);
   }
 
   /** Restarts every worker (after a code change, in development). */

@@ -60,6 +60,21 @@ export class Daemons {
     return child.pid;
   }
 
+  /** SIGKILL to the process group at once, as a crash: nothing is flushed, nothing is said. */
+  async crash(name: string): Promise<void> {
+    const pid = this.pid(name);
+    if (pid === undefined) return;
+    for (const target of [-pid, pid]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    while (isAlive(pid)) await sleep(50);
+    rmSync(this.pidFile(name), { force: true });
+  }
+
   /** SIGTERM to the process group, SIGKILL after `graceMs`. Idempotent. */
   async stop(name: string, graceMs = 10_000): Promise<void> {
     const pid = this.pid(name);
