@@ -17,7 +17,8 @@ export default {
     {
       ...common,
       displayName: 'lab',
-      testMatch: ['<rootDir>/test/lab/**/*.test.ts'],
+      // The chaos suite runs on the same lab (its `ci` profile; `npm run test:chaos` runs `full`).
+      testMatch: ['<rootDir>/test/lab/**/*.test.ts', '<rootDir>/test/chaos/**/*.test.ts'],
       globalSetup: '<rootDir>/test/lab-setup.js',
       globalTeardown: '<rootDir>/test/lab-teardown.js',
     },
@@ -26,5 +27,5 @@ export default {
   maxWorkers: 1,
   // Lab steps wait on real control planes (a site restart takes seconds); unit tests never get near.
   testTimeout: 180_000,
-  reporters: ['default', '<rootDir>/test/summary-reporter.cjs'],
+  reporters: ['default', '<rootDir>/test/summary-reporter.js'],
 };
