@@ -43,12 +43,7 @@ export const LAB_SIM_TIMING = { replicationIntervalMs: 2000, syncDurationMs: 200
 
 /** What `crash` can kill: a worker, the API, the witness's Redis, Temporal, the API proxy. */
 export type CrashablePart =
-  | 'worker-control'
-  | `worker-${SiteName}`
-  | 'api'
-  | 'witness'
-  | 'temporal'
-  | 'api-proxy';
+  'worker-control' | `worker-${SiteName}` | 'api' | 'witness' | 'temporal' | 'api-proxy';
 
 export class Lab {
   readonly layout: LabLayout;
@@ -502,14 +497,14 @@ export class Lab {
    * Pivot's workers for the lab: the control worker and one per site (whose site guard keeps a
    * fenced site down). A site's worker lives and dies with its site, as it would in a datacenter.
    */
-  private async startWorkers(): Promise<void> {
+  private async startWorkers(env: Record<string, string> = {}): Promise<void> {
     const status = await this.status();
     const up = status.sites.filter((s) => s.state === 'running').map((s) => s.name);
-    await Promise.all([this.startWorker('control'), ...up.map((s) => this.startWorker(s))]);
+    await Promise.all([this.startWorker('control', env), ...up.map((s) => this.startWorker(s, env))]);
     this.progress.step(`workers: control, ${up.join(', ')} (logs in ${this.layout.logDir})`);
   }
 
-  private async startWorker(role: 'control' | SiteName): Promise<void> {
+  private async startWorker(role: 'control' | SiteName, env: Record<string, string> = {}): Promise<void> {
     const name = workerDaemon(role);
     if (this.daemons.isRunning(name)) return;
     const logFile = this.daemons.logFile(name);
@@ -528,6 +523,7 @@ export class Lab {
         this.layout.configFile,
       ],
       cwd: REPO_ROOT,
+      env,
     });
     await waitUntil(
       `${name} to be ready`,
@@ -559,12 +555,15 @@ export class Lab {
     await this.daemons.crash(name);
   }
 
-  /** Restarts every worker (after a code change, in development). */
-  async restartWorkers(): Promise<void> {
+  /**
+   * Restarts every worker (after a code change, in development). `env` is given to the workers:
+   * the chaos suite passes PIVOT_LAB_UNSAFE to switch a safety mechanism off for its self-check.
+   */
+  async restartWorkers(env: Record<string, string> = {}): Promise<void> {
     await this.stopWorkers();
     await this.daemons.stop(DAEMONS.api);
     this.writeConfig(this.sites());
-    await this.startWorkers();
+    await this.startWorkers(env);
     await this.startApi();
   }
 

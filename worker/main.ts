@@ -9,6 +9,7 @@ import { Runtime } from '@temporalio/worker';
 import { createLogger } from '../common/logging.ts';
 import { connectSite } from '../common/k8s.ts';
 import { findConfig, loadConfig } from '../config/load.ts';
+import { disableEpochGuardForChaosCheck } from '../activities/guard.ts';
 import {
   connectClient,
   drillInputs,
@@ -38,6 +39,12 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const config = loadConfig(findConfig(values.config).file);
+  // The chaos suite's test-only switch, honoured on the lab alone (docs/reliability.md).
+  const unsafe = (process.env['PIVOT_LAB_UNSAFE'] ?? '').split(',').filter(Boolean);
+  if (unsafe.length > 0) {
+    if (!config.lab) throw new Error('PIVOT_LAB_UNSAFE is only honoured on the lab');
+    if (unsafe.includes('no-epoch-guard')) disableEpochGuardForChaosCheck();
+  }
   if (values['metrics-listen']) {
     // The Temporal SDK's metrics and the workflows' own (metricMeter), on /metrics of this address.
     Runtime.install({

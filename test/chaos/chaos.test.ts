@@ -25,8 +25,8 @@ import { operationWorkflowId } from '../../workflows/ids.ts';
 import type { OperationReport } from '../../workflows/progress.ts';
 import { apiProxy, lab, resetSim, status } from '../lab/helpers.ts';
 import { connectPivot, type LabPivot } from '../lab/temporal.ts';
-import { activeSite, ChaosRecorder, checkAfter, PROFILE, reachStep, SITES } from './harness.ts';
-import { APP, SplitBrainWatch } from './invariants.ts';
+import { activeSite, ChaosRecorder, checkAfter, PROFILE, reachStep, settle, SITES } from './harness.ts';
+import { APP, siteFootprint, SplitBrainWatch, staleOperationStill } from './invariants.ts';
 import { join } from 'node:path';
 
 const recorder = new ChaosRecorder();
@@ -102,7 +102,7 @@ async function disturbedSwitchover(
   await reachStep(handle, step);
   await inject();
   await heal();
-  const report = (await handle.result()) as OperationReport;
+  const report = await settle(handle);
   const violations = await checkAfter(
     recorder,
     pivot,
@@ -124,6 +124,61 @@ async function recover(): Promise<void> {
   await sleep(3000);
   await lab.up();
 }
+
+/**
+ * A switchover that a rival overtakes at `step`: it moves the application's epoch on in the
+ * witness, as another operation would. With `mechanismOff`, the workers run with the epoch guard
+ * switched off, and the invariants must catch the stale operation acting.
+ */
+async function staleEpochScenario(
+  step: string,
+  mechanismOff?: string,
+): Promise<{ violations: string[]; report: OperationReport }> {
+  // For the self-check the target's writes are slowed (through the API proxy), so that the
+  // operation still has writes to make after the rival moves the epoch on.
+  // The switchover's target (the witness names it active once it is promoted).
+  const { to: target } = await activeSite(pivot);
+  if (mechanismOff) {
+    await apiProxy.setFaults(target, { latencyMs: SLOW_WRITE_MS, match: '^(POST|PUT|PATCH|DELETE) ' });
+  }
+  let atRival = '';
+  try {
+    return await disturbedSwitchover(
+      mechanismOff ? 'self-check: stale epoch' : 'stale epoch',
+      'epoch advanced by a rival',
+      step,
+      async () => {
+        const now = await pivot.witness.state(APP);
+        await pivot.witness.advanceEpoch(APP, {
+          expectEpoch: now.epoch,
+          actor: 'chaos-rival',
+          reason: 'chaos: a rival operation',
+        });
+        // A write already on its way when the epoch moved lands (the guard checks before each write,
+        // not during one): the footprint is taken once it has.
+        if (mechanismOff) await sleep(SLOW_WRITE_MS + 1000);
+        atRival = await siteFootprint(SITES[target]!);
+      },
+      undefined,
+      {
+        othersAdvanced: 1,
+        notApplicable: {
+          'an actionable end, served from one site':
+            'the rival took the application over and left it stopped; the stale operation must not restart it',
+          ...(mechanismOff
+            ? { 'no effect applied twice': 'the stale operation is let loose on purpose' }
+            : {}),
+        },
+        extra: async () => [await staleOperationStill(SITES[target]!, target, atRival)],
+        ...(mechanismOff ? { mechanismOff } : {}),
+      },
+    );
+  } finally {
+    await apiProxy.clear();
+  }
+}
+
+const SLOW_WRITE_MS = 1500;
 
 /** The states the application's VolumeReplications report on a site. */
 async function vrStates(site: string): Promise<string[]> {
@@ -226,27 +281,7 @@ describe('chaos', () => {
       'at %s: every later mutating step refuses, and the operation says what is left',
       async (step) => {
         const { from, to } = await activeSite(pivot);
-        const { violations, report } = await disturbedSwitchover(
-          'stale epoch',
-          'epoch advanced by a rival',
-          step,
-          async () => {
-            const now = await pivot.witness.state(APP);
-            await pivot.witness.advanceEpoch(APP, {
-              expectEpoch: now.epoch,
-              actor: 'chaos-rival',
-              reason: 'chaos: a rival operation',
-            });
-          },
-          undefined,
-          {
-            othersAdvanced: 1,
-            notApplicable: {
-              'an actionable end, served from one site':
-                'the rival took the application over and left it stopped; the stale operation must not restart it',
-            },
-          },
-        );
+        const { violations, report } = await staleEpochScenario(step);
         // The stale operation refused to act, its compensations included: the application stays
         // as the rival left it (here: stopped), which the report says, with what is left to do.
         expect(violations).toEqual([]);
@@ -300,6 +335,31 @@ describe('chaos', () => {
       );
       expect(violations).toEqual([]);
       expect(report.outcome).toBe('succeeded');
+    });
+  });
+
+  // Last: it leaves the application where the stale operation took it.
+  describe('the checks can fail', () => {
+    it('with the epoch guard switched off (a test-only switch), the stale operation acts and the suite says so', async () => {
+      const { to } = await activeSite(pivot);
+      await lab.restartWorkers({ PIVOT_LAB_UNSAFE: 'no-epoch-guard' });
+      let violations: string[];
+      try {
+        // After the promotion (whose witness write would refuse a stale epoch by itself): the guard alone stands.
+        ({ violations } = await staleEpochScenario('rebind-claims', 'the fencing epoch guard'));
+      } finally {
+        await lab.restartWorkers();
+      }
+      expect(violations).toContainEqual(expect.stringContaining('a stale operation acted'));
+      expect(recorder.selfChecks().at(-1)).toMatchObject({ caught: true });
+      // What the stale operation did stands (dc-b promoted and serving): the witness records it.
+      const now = await pivot.witness.state(APP);
+      await pivot.witness.advanceEpoch(APP, {
+        expectEpoch: now.epoch,
+        activeSite: to,
+        actor: 'chaos',
+        reason: 'chaos: after the self-check',
+      });
     });
   });
 });

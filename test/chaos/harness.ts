@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { SiteApi } from '../../common/k8s.ts';
-import { waitUntil } from '../../common/wait.ts';
+import { sleep, waitUntil } from '../../common/wait.ts';
 import { REPO_ROOT } from '../../lab/layout.ts';
 import type { OperationReport } from '../../workflows/progress.ts';
 import { site } from '../lab/helpers.ts';
@@ -33,6 +33,8 @@ export const PROFILE: 'ci' | 'full' = process.env['PIVOT_CHAOS_PROFILE'] === 'fu
 
 export interface FaultRecord {
   scenario: string;
+  /** A self-check: a safety mechanism was switched off on purpose, and the invariants must catch it. */
+  selfCheck?: { mechanismOff: string; caught: boolean };
   fault: string;
   /** The step the fault hit (its boundary or its middle). */
   step?: string;
@@ -50,11 +52,18 @@ export class ChaosRecorder {
   writesLost = 0;
 
   record(r: FaultRecord, lost: number): void {
-    this.scenarios.add(r.scenario);
     this.faults.push(r);
+    // A self-check's violations are what it looks for: they are reported, not counted.
+    if (r.selfCheck) return;
+    this.scenarios.add(r.scenario);
     if (r.outcome === 'succeeded') this.operationsCompleted += 1;
     this.violations += r.invariants.reduce((n, i) => n + (i.notApplicable ? 0 : i.violations.length), 0);
     this.writesLost += lost;
+  }
+
+  /** The self-checks: each safety mechanism switched off, and whether the invariants caught it. */
+  selfChecks(): Array<{ mechanismOff: string; scenario: string; caught: boolean }> {
+    return this.faults.flatMap((f) => (f.selfCheck ? [{ ...f.selfCheck, scenario: f.scenario }] : []));
   }
 
   summary(): string {
@@ -77,6 +86,7 @@ export class ChaosRecorder {
           operationsCompleted: this.operationsCompleted,
           invariantViolations: this.violations,
           writesLostBeyondReportedRpo: this.writesLost,
+          selfChecks: this.selfChecks(),
           faults: this.faults,
         },
         null,
@@ -125,10 +135,18 @@ export async function checkAfter(
   report: OperationReport,
   watch: SplitBrainWatch,
   epochBefore: number,
-  options: { othersAdvanced?: number; notApplicable?: Record<string, string> } = {},
+  options: {
+    othersAdvanced?: number;
+    notApplicable?: Record<string, string>;
+    /** Invariants particular to the scenario. */
+    extra?: () => Promise<Invariant[]>;
+    /** The safety mechanism switched off for a self-check. */
+    mechanismOff?: string;
+  } = {},
 ): Promise<string[]> {
   const epochNow = (await pivot.witness.state(APP)).epoch;
   const invariants: Invariant[] = [
+    ...(options.extra ? await options.extra() : []),
     await watch.check(),
     lossWithinReported(report),
     await appliedOnce(SITES, report, epochBefore, epochNow, options.othersAdvanced ?? 0),
@@ -137,9 +155,15 @@ export async function checkAfter(
     const why = options.notApplicable?.[i.name];
     return why ? { ...i, notApplicable: why } : i;
   });
+  const found = invariants
+    .filter((i) => !i.notApplicable)
+    .flatMap((i) => i.violations.map((v) => `${i.name}: ${v}`));
   recorder.record(
     {
       ...fault,
+      ...(options.mechanismOff
+        ? { selfCheck: { mechanismOff: options.mechanismOff, caught: found.length > 0 } }
+        : {}),
       operation: `${report.operation} ${report.from} → ${report.to}`,
       outcome: report.outcome,
       ...(report.rtoMs !== undefined ? { rtoMs: report.rtoMs } : {}),
@@ -147,7 +171,23 @@ export async function checkAfter(
     },
     writesLostBeyondReported(report),
   );
-  return invariants
-    .filter((i) => !i.notApplicable)
-    .flatMap((i) => i.violations.map((v) => `${i.name}: ${v}`));
+  return found;
+}
+
+/**
+ * The operation's end. One that waits for a decision after its point of no return (it would wait
+ * 24 h) is closed as it stands with an abort, as on-call would, and that is its end.
+ */
+export async function settle(handle: WorkflowHandle): Promise<OperationReport> {
+  let closed = false;
+  const result = handle.result() as Promise<OperationReport>;
+  for (;;) {
+    const done = await Promise.race([result.then(() => true), sleep(500).then(() => false)]);
+    if (done) return result;
+    const now = await handle.query<OperationReport>('progress');
+    if (!closed && now.waiting?.for === 'decision') {
+      closed = true;
+      await handle.executeUpdate('abort', { args: [{ by: 'chaos', reason: 'chaos: closed as it stands' }] });
+    }
+  }
 }

@@ -171,3 +171,34 @@ export async function servedFromOneSite(
     ...(serving.length === 1 ? { site: serving[0]! } : {}),
   };
 }
+
+/** What a stale operation could change on a site: its volumes' roles, its claims, its workloads. */
+export async function siteFootprint(api: SiteApi): Promise<string> {
+  const vrs = (await api.custom.listNamespacedCustomObject({ ...CRD.volumeReplication, namespace: NS })) as {
+    items: Array<{ metadata?: { name?: string }; spec?: { replicationState?: string } }>;
+  };
+  const claims = (await api.core.listNamespacedPersistentVolumeClaim({ namespace: NS })).items;
+  const sts = (await api.apps.listNamespacedStatefulSet({ namespace: NS })).items;
+  const deps = (await api.apps.listNamespacedDeployment({ namespace: NS })).items;
+  return JSON.stringify({
+    volumes: vrs.items.map((v) => `${v.metadata?.name}:${v.spec?.replicationState}`).sort(),
+    claims: claims.map((c) => c.metadata?.name).sort(),
+    workloads: [...sts, ...deps].map((w) => `${w.metadata?.name}:${w.spec?.replicas ?? 0}`).sort(),
+  });
+}
+
+/**
+ * A stale operation never acts: from the moment a rival moved the epoch on, nothing the operation
+ * could change on the target (volume roles, claims, replica counts) changes.
+ */
+export async function staleOperationStill(
+  target: SiteApi,
+  site: string,
+  atRival: string,
+): Promise<Invariant> {
+  const now = await siteFootprint(target);
+  return {
+    name: 'a stale operation never acts',
+    violations: now === atRival ? [] : [`a stale operation acted on ${site}: ${atRival} became ${now}`],
+  };
+}
