@@ -46,6 +46,7 @@ import { Witness } from '../../witness/witness.ts';
 import { createSiteWorker, WORKFLOWS_PATH } from '../../worker/workers.ts';
 import type { OperationReport } from '../../workflows/progress.ts';
 import { deleteNamespace, lab, readVr, sim, site, status, uniqueName } from './helpers.ts';
+import { ledgerObjects } from './fixtures.ts';
 
 const HOUR = 3600_000;
 /** The lock's TTL (LOCK_TTL_MS in activities/control.ts): the waits below outlast it. */
@@ -387,43 +388,6 @@ async function removeApp(app: string): Promise<void> {
   );
   const keys = await redis.keys(`pivot:*:{${app}}`);
   if (keys.length > 0) await redis.del(...keys);
-}
-
-/** A one-pod application with one replicated volume (the lab's storage class replicates it). */
-function ledgerObjects(ns: string) {
-  const labels = { 'app.kubernetes.io/part-of': ns, 'app.kubernetes.io/name': 'ledger' };
-  return [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
-    {
-      apiVersion: 'apps/v1',
-      kind: 'StatefulSet',
-      metadata: { name: 'ledger', namespace: ns, labels },
-      spec: {
-        replicas: 1,
-        serviceName: 'ledger',
-        selector: { matchLabels: { 'app.kubernetes.io/name': 'ledger' } },
-        template: {
-          metadata: { labels },
-          spec: {
-            tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
-            containers: [
-              { name: 'ledger', image: 'postgres:17', volumeMounts: [{ name: 'data', mountPath: '/data' }] },
-            ],
-          },
-        },
-        volumeClaimTemplates: [
-          {
-            metadata: { name: 'data', labels },
-            spec: {
-              accessModes: ['ReadWriteOnce'],
-              storageClassName: 'sim-replicated',
-              resources: { requests: { storage: '1Gi' } },
-            },
-          },
-        ],
-      },
-    },
-  ];
 }
 
 /** The Service its traffic goes through (the runbook's traffic target). */

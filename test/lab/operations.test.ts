@@ -37,6 +37,7 @@ import type { Operation } from '../../runbook/types.ts';
 import type { OperationReport } from '../../workflows/progress.ts';
 import type { SiteOperationReport, siteSwitchover } from '../../workflows/site.ts';
 import { apiProxy, deleteNamespace, lab, resetSim, sim, site, uniqueName } from './helpers.ts';
+import { ledgerObjects } from './fixtures.ts';
 import { connectPivot, type LabPivot } from './temporal.ts';
 
 const dcA = site('dc-a');
@@ -600,7 +601,7 @@ describe('a failover of one application', () => {
       namespace: ns,
       partOf: ns,
       claims: ['data-ledger-0'],
-      objects: paymentsObjects(ns),
+      objects: ledgerObjects(ns),
     });
   });
   afterAll(async () => {
@@ -876,6 +877,22 @@ describe('site switchover', () => {
       ],
     });
 
+  /** The site operation's child for orders, once it is past its preflight (it has started acting). */
+  const ordersPastPreflight = async () => {
+    const child = pivot.client.workflow.getHandle(operationWorkflowId('orders'));
+    await waitUntil('the switchover of orders to be past its preflight', async () => {
+      try {
+        const r = await child.query<OperationReport>('progress');
+        return (
+          r.outcome === 'running' && r.steps.some((s) => s.id === 'quiesce-source' && s.state !== 'pending')
+        );
+      } catch {
+        return false;
+      }
+    });
+    return child;
+  };
+
   it('holds its approval to the two-person rule, like every operation', async () => {
     const gated: Runbook = {
       ...runbook,
@@ -898,17 +915,7 @@ describe('site switchover', () => {
 
   it('never kills an application operation mid-step when the site operation is terminated', async () => {
     const parent = await startSite({});
-    const child = pivot.client.workflow.getHandle(operationWorkflowId('orders'));
-    await waitUntil('the switchover of orders to be past its preflight', async () => {
-      try {
-        const r = await child.query<OperationReport>('progress');
-        return (
-          r.outcome === 'running' && r.steps.some((s) => s.id === 'quiesce-source' && s.state !== 'pending')
-        );
-      } catch {
-        return false;
-      }
-    });
+    const child = await ordersPastPreflight();
     await parent.terminate('lab test: the site operation is terminated');
     const report = (await child.result()) as OperationReport;
     active = 'dc-b';
@@ -918,17 +925,7 @@ describe('site switchover', () => {
 
   it('reports a move that completed as completed when the witness cannot record its end', async () => {
     const parent = await startSite({});
-    const child = pivot.client.workflow.getHandle(operationWorkflowId('orders'));
-    await waitUntil('the switchover of orders to be past its preflight', async () => {
-      try {
-        const r = await child.query<OperationReport>('progress');
-        return (
-          r.outcome === 'running' && r.steps.some((s) => s.id === 'quiesce-source' && s.state !== 'pending')
-        );
-      } catch {
-        return false;
-      }
-    });
+    const child = await ordersPastPreflight();
     // The lock's key no longer holds a lock: the witness fails every attempt to release it.
     const lockKey = 'pivot:lock:{orders}';
     await pivot.redis.del(lockKey);
@@ -954,7 +951,7 @@ describe('site switchover', () => {
       namespace: ns,
       partOf: ns,
       claims: ['data-ledger-0'],
-      objects: paymentsObjects(ns),
+      objects: ledgerObjects(ns),
     });
     const payments = loadRunbook(paymentsRunbook(ns), 'payments.yaml');
     const moveAll = async (from: string, to: string): Promise<SiteOperationReport> => {
@@ -996,42 +993,6 @@ describe('site switchover', () => {
     await expectNoSplitBrain();
   });
 });
-
-function paymentsObjects(ns: string) {
-  const labels = { 'app.kubernetes.io/part-of': ns, 'app.kubernetes.io/name': 'ledger' };
-  return [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
-    {
-      apiVersion: 'apps/v1',
-      kind: 'StatefulSet',
-      metadata: { name: 'ledger', namespace: ns, labels },
-      spec: {
-        replicas: 1,
-        serviceName: 'ledger',
-        selector: { matchLabels: { 'app.kubernetes.io/name': 'ledger' } },
-        template: {
-          metadata: { labels },
-          spec: {
-            tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
-            containers: [
-              { name: 'ledger', image: 'postgres:17', volumeMounts: [{ name: 'data', mountPath: '/data' }] },
-            ],
-          },
-        },
-        volumeClaimTemplates: [
-          {
-            metadata: { name: 'data', labels },
-            spec: {
-              accessModes: ['ReadWriteOnce'],
-              storageClassName: 'sim-replicated',
-              resources: { requests: { storage: '1Gi' } },
-            },
-          },
-        ],
-      },
-    },
-  ];
-}
 
 function paymentsRunbook(ns: string): string {
   return `apiVersion: pivot.dev/v1alpha1
