@@ -114,6 +114,15 @@ describe('an operation waiting for a decision longer than its lock lives', () =>
     const handle = await startSwitchover();
     const since = await waitForDecision(handle);
     await skip(7 * HOUR);
+    // The renewal due on the 7th hour is an activity that runs in real time after the timer fired.
+    await waitUntil(
+      'the renewal due at 7 h',
+      () => h.renewals.length >= 7 || `${h.renewals.length} renewals`,
+      {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+      },
+    );
     expect((await h.env.currentTimeMs()) - since).toBeGreaterThan(LOCK_TTL_MS);
     expect((await handle.query<OperationReport>('progress')).waiting?.for).toBe('decision');
     expect({ holder: await witness.lockHolder(h.app), renewedAfterHours: renewedAfterHours(since) }).toEqual({
