@@ -556,6 +556,15 @@ export class Lab {
   }
 
   /**
+   * Starts again the workers and the API that crashed, on the sites that are up, touching nothing
+   * else: a site cut off by a fault stays cut off.
+   */
+  async startCrashed(): Promise<void> {
+    await this.startWorkers();
+    await this.startApi();
+  }
+
+  /**
    * Restarts every worker (after a code change, in development). `env` is given to the workers:
    * the chaos suite passes PIVOT_LAB_UNSAFE to switch a safety mechanism off for its self-check.
    */

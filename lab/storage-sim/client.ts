@@ -29,6 +29,13 @@ export class StorageSimClient {
     return v;
   }
 
+  /** Clears a volume's split-brain record once its harm was repaired (the lab's tests only). */
+  acknowledgeSplitBrain(handle: string): Promise<VolumeReport> {
+    return this.call<VolumeReport>(`/v1/volumes/${encodeURIComponent(handle)}/acknowledge-split-brain`, {
+      method: 'POST',
+    });
+  }
+
   faults(): Promise<FaultSettings> {
     return this.call<FaultSettings>('/v1/faults');
   }

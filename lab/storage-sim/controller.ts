@@ -425,7 +425,11 @@ export class StorageSimController {
         status['state'] = copy.role === 'primary' ? 'Primary' : 'Secondary';
         status['message'] = completed.message;
         if (vol.lastSync) {
-          status['lastSyncTime'] = new Date(vol.lastSync.startedAt).toISOString().replace(/\.\d{3}Z$/, 'Z');
+          // Stamped by this site's array clock (a clock-skew fault shifts it).
+          const skew = this.state.faults.clockSkewMs?.[view.api.site] ?? 0;
+          status['lastSyncTime'] = new Date(vol.lastSync.startedAt + skew)
+            .toISOString()
+            .replace(/\.\d{3}Z$/, 'Z');
           status['lastSyncDuration'] = `${(vol.lastSync.durationMs / 1000).toFixed(3)}s`;
           status['lastSyncBytes'] = vol.lastSync.bytes;
         }

@@ -4,9 +4,13 @@
  *
  *   GET  /healthz
  *   GET  /v1/volumes            every volume: copies, roles, write sequences, lag, split brain
+ *   POST /v1/volumes/:handle/acknowledge-split-brain
+ *                               clears a volume's split-brain record once the harm was repaired
+ *                               (an array's alarm acknowledged); the count moves to acknowledged
  *   GET  /v1/faults             current faults and replication timing
  *   PATCH /v1/faults            {promotionDelayMs?, failNextPromotions?, failPromotionsOnSite?, linkDown?,
- *                                replicationIntervalMs?, syncDurationMs?}
+ *                                partitioned?, clockSkewMs?: {site: ms}, replicationIntervalMs?,
+ *                                syncDurationMs?}
  */
 import express, { type Request, type Response } from 'express';
 import type { Server } from 'node:http';
@@ -43,7 +47,23 @@ export function startHttp(
       fences: state.fences,
     });
   });
-  const faults = (): Record<string, unknown> => ({ partitioned: [], ...state.faults, ...state.timing });
+  const faults = (): Record<string, unknown> => ({
+    partitioned: [],
+    clockSkewMs: {},
+    ...state.faults,
+    ...state.timing,
+  });
+  app.post('/v1/volumes/:handle/acknowledge-split-brain', (req: Request, res: Response) => {
+    const vol = state.volumes[String(req.params['handle'])];
+    if (!vol) {
+      res.status(404).json({ errors: [`no volume ${String(req.params['handle'])}`] });
+      return;
+    }
+    vol.splitBrainAcknowledged = (vol.splitBrainAcknowledged ?? 0) + vol.splitBrain.periods;
+    vol.splitBrain = { periods: 0 };
+    changed();
+    res.json(volumeReport(state, vol, Date.now()));
+  });
   app.get('/v1/faults', (_req, res) => {
     res.json(faults());
   });
@@ -54,6 +74,7 @@ export function startHttp(
       'linkDown',
       'failPromotionsOnSite',
       'partitioned',
+      'clockSkewMs',
     ]);
     const errors: string[] = Object.keys(body)
       .filter((k) => !known.has(k))
@@ -76,6 +97,17 @@ export function startHttp(
     ) {
       errors.push(`partitioned must be a list of sites among ${Object.keys(state.sites).join(', ')}`);
     }
+    const skew = body['clockSkewMs'];
+    if (
+      skew !== undefined &&
+      !(
+        typeof skew === 'object' &&
+        skew !== null &&
+        Object.entries(skew).every(([k, v]) => k in state.sites && Number.isInteger(v))
+      )
+    ) {
+      errors.push(`clockSkewMs must map sites among ${Object.keys(state.sites).join(', ')} to whole ms`);
+    }
     if (errors.length > 0) {
       res.status(400).json({ errors });
       return;
@@ -88,6 +120,7 @@ export function startHttp(
     if (typeof body['linkDown'] === 'boolean') state.faults.linkDown = body['linkDown'];
     if (typeof onSite === 'string') state.faults.failPromotionsOnSite = onSite;
     if (Array.isArray(partitioned)) state.faults.partitioned = [...(partitioned as string[])];
+    if (skew !== undefined) state.faults.clockSkewMs = { ...(skew as Record<string, number>) };
     if (typeof body['replicationIntervalMs'] === 'number')
       state.timing.replicationIntervalMs = body['replicationIntervalMs'];
     if (typeof body['syncDurationMs'] === 'number') state.timing.syncDurationMs = body['syncDurationMs'];

@@ -58,6 +58,8 @@ export interface Volume {
     durationMs: number;
   };
   splitBrain: { periods: number; firstAt?: number; lastAt?: number };
+  /** Split-brain periods acknowledged after a repair (the record kept, the alarm cleared). */
+  splitBrainAcknowledged?: number;
   origin: { site: string; namespace?: string; claim?: string };
 }
 
@@ -90,6 +92,11 @@ export interface Faults {
    * fence cuts them off. (A site that is merely down writes nothing.)
    */
   partitioned?: string[];
+  /**
+   * How far each site's array clock is off (ms, + ahead): it stamps the syncs it reports
+   * (lastSyncTime) with its own clock. Real arrays' clocks drift; Pivot must not be fooled by one.
+   */
+  clockSkewMs?: Record<string, number>;
 }
 
 export interface Timing {
@@ -558,6 +565,7 @@ export interface VolumeReport {
   multiplePrimaries: boolean;
   splitBrain: boolean;
   splitBrainPeriods: number;
+  splitBrainAcknowledged: number;
 }
 
 export function volumeReport(state: SimState, vol: Volume, now: number): VolumeReport {
@@ -591,5 +599,6 @@ export function volumeReport(state: SimState, vol: Volume, now: number): VolumeR
     multiplePrimaries: Object.values(vol.copies).filter((c) => c.role === 'primary').length > 1,
     splitBrain: vol.splitBrain.periods > 0,
     splitBrainPeriods: vol.splitBrain.periods,
+    splitBrainAcknowledged: vol.splitBrainAcknowledged ?? 0,
   };
 }

@@ -67,6 +67,7 @@ export async function resetSim(): Promise<void> {
     failPromotionsOnSite: '',
     linkDown: false,
     partitioned: [],
+    clockSkewMs: {},
     ...LAB_SIM_TIMING,
   });
 }
