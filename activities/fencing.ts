@@ -9,6 +9,7 @@ import type { Witness } from '../witness/witness.ts';
 import { pollPause } from './pause.ts';
 import { FAILURE, failure } from './failures.ts';
 import { guardEpoch } from './guard.ts';
+import { switchedOff } from './unsafe.ts';
 import type { StepContext } from './types.ts';
 
 interface NetworkFence {
@@ -70,6 +71,7 @@ export function createFencingActivities(api: SiteApi, witness: Witness, pollMs =
     ): Promise<void> {
       const name = fenceName(fencedSite);
       await guardEpoch(witness, ctx, api.site, `NetworkFence ${name}`);
+      if (switchedOff('no-storage-fence')) return;
       if (cidrs.length === 0) {
         throw failure(
           FAILURE.precondition,

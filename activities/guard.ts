@@ -7,16 +7,7 @@
 import { StaleEpochError, type Witness } from '../witness/witness.ts';
 import { FAILURE, failure } from './failures.ts';
 import type { StepContext } from './types.ts';
-
-/**
- * The lab's test-only switch (docs/reliability.md): the chaos suite turns the guard off to show that
- * its invariants catch a stale operation acting. Only a worker on a lab configuration sets it.
- */
-let disabledForChaosCheck = false;
-
-export function disableEpochGuardForChaosCheck(): void {
-  disabledForChaosCheck = true;
-}
+import { switchedOff } from './unsafe.ts';
 
 export async function guardEpoch(
   witness: Witness,
@@ -24,7 +15,7 @@ export async function guardEpoch(
   site: string,
   object: string,
 ): Promise<void> {
-  if (disabledForChaosCheck) return;
+  if (switchedOff('no-epoch-guard')) return;
   try {
     await witness.checkEpoch(ctx.app, ctx.epoch);
   } catch (err) {

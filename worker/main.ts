@@ -9,7 +9,7 @@ import { Runtime } from '@temporalio/worker';
 import { createLogger } from '../common/logging.ts';
 import { connectSite } from '../common/k8s.ts';
 import { findConfig, loadConfig } from '../config/load.ts';
-import { disableEpochGuardForChaosCheck } from '../activities/guard.ts';
+import { isUnsafeSwitch, switchOff, UNSAFE_SWITCHES } from '../activities/unsafe.ts';
 import {
   connectClient,
   drillInputs,
@@ -43,7 +43,14 @@ async function main(): Promise<void> {
   const unsafe = (process.env['PIVOT_LAB_UNSAFE'] ?? '').split(',').filter(Boolean);
   if (unsafe.length > 0) {
     if (!config.lab) throw new Error('PIVOT_LAB_UNSAFE is only honoured on the lab');
-    if (unsafe.includes('no-epoch-guard')) disableEpochGuardForChaosCheck();
+    for (const name of unsafe) {
+      if (!isUnsafeSwitch(name)) {
+        throw new Error(
+          `PIVOT_LAB_UNSAFE: unknown switch ${name} (known: ${Object.keys(UNSAFE_SWITCHES).join(', ')})`,
+        );
+      }
+      switchOff(name);
+    }
   }
   if (values['metrics-listen']) {
     // The Temporal SDK's metrics and the workflows' own (metricMeter), on /metrics of this address.
