@@ -16,9 +16,11 @@ export const FAILURE = {
   storageRefused: 'StorageRefused',
   /** The site's API did not answer. Retryable. */
   unreachable: 'SiteUnreachable',
+  /** The storage's clock is too far off to prove what it reports (a sync stamped in the future). Final. */
+  clockSkew: 'ClockSkew',
 } as const;
 
-export const NON_RETRYABLE: string[] = [FAILURE.staleEpoch, FAILURE.precondition];
+export const NON_RETRYABLE: string[] = [FAILURE.staleEpoch, FAILURE.precondition, FAILURE.clockSkew];
 
 export function failure(
   type: (typeof FAILURE)[keyof typeof FAILURE],

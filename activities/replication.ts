@@ -11,6 +11,7 @@ import { pollPause } from './pause.ts';
 import { FAILURE, failure } from './failures.ts';
 import { guardEpoch } from './guard.ts';
 import type { ClaimRef, StepContext } from './types.ts';
+import { switchedOff } from './unsafe.ts';
 
 interface Vr {
   metadata: { name?: string; namespace?: string; generation?: number; annotations?: Record<string, string> };
@@ -23,6 +24,14 @@ interface Vr {
     conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
   };
 }
+
+/**
+ * How far the storage's clock may be ahead of Pivot's (ms). The array stamps the syncs it reports
+ * (lastSyncTime) with its own clock: the final sync counts only a sync stamped this much after the
+ * source was quiesced, and a sync stamped further in the future than this proves the clock is off:
+ * Pivot then refuses to prove anything from it (docs/safety.md, the final sync).
+ */
+export const CLOCK_SKEW_ALLOWANCE_MS = 1000;
 
 /** The status a desired state ends in: a resync ends as a secondary that caught up. */
 const STATE_OF = { primary: 'Primary', secondary: 'Secondary', resync: 'Secondary' } as const;
@@ -110,25 +119,48 @@ export function createReplicationActivities(api: SiteApi, witness: Witness, poll
         .sort();
     },
 
-    /** The oldest last sync of the replicas here (what an unplanned promotion would keep), if every one reports one. */
+    /**
+     * The oldest last sync of the replicas here (what an unplanned promotion would keep), if every
+     * one reports one the clocks allow to trust: a sync stamped in the future (the array's clock is
+     * ahead) bounds nothing, so the loss is then unknown.
+     */
     async oldestReplicaSync(claims: ClaimRef[]): Promise<string | undefined> {
       let oldest: number | undefined;
       for (const c of claims) {
         const t = Date.parse((await read(c)).status?.lastSyncTime ?? '');
-        if (Number.isNaN(t)) return undefined;
+        if (Number.isNaN(t) || t > Date.now() + CLOCK_SKEW_ALLOWANCE_MS) return undefined;
         oldest = oldest === undefined ? t : Math.min(oldest, t);
       }
       return oldest === undefined ? undefined : new Date(oldest).toISOString();
     },
 
-    /** Waits until every replica here received a sync taken at or after `sinceIso` (the final sync). */
+    /**
+     * Waits until every replica here received a sync taken after `sinceIso` (the final sync): the
+     * proof that a planned move loses nothing. The storage stamps its syncs with its own clock, so a
+     * sync counts only when stamped CLOCK_SKEW_ALLOWANCE_MS after `sinceIso`, and one stamped
+     * further ahead of this worker's clock than that ends the step: with the clocks that far apart,
+     * no stamp proves the sync came after the quiesce. A replica that diverged ends it too: no
+     * sync reaches it. (The workflow watches the source meanwhile: workflows/switchover.ts.)
+     */
     async waitForSyncSince(ctx: StepContext, claims: ClaimRef[], sinceIso: string): Promise<string> {
-      const since = Date.parse(sinceIso);
+      if (switchedOff('no-final-sync-proof')) return sinceIso;
+      const since = Date.parse(sinceIso) + CLOCK_SKEW_ALLOWANCE_MS;
       for (;;) {
         const times: number[] = [];
         const pending: string[] = [];
         for (const c of claims) {
           const vr = await read(c);
+          const degraded = vr.status?.conditions?.find((x) => x.type === 'Degraded');
+          if (degraded?.status === 'True' && degraded.reason === 'ResyncRequired') {
+            // No sync comes to a replica that diverged: waiting would last until the step's timeout.
+            throw failure(
+              FAILURE.precondition,
+              api.site,
+              `VolumeReplication ${c.namespace}/${c.name}`,
+              `the replica diverged from the primary (ResyncRequired): no sync reaches it, and a planned move onto it would lose the writes it lacks`,
+              `reprotect ${api.site} (it resyncs the replica), then run the operation again`,
+            );
+          }
           if (vr.spec.replicationState !== 'secondary' || vr.status?.state === 'Primary') {
             throw failure(
               FAILURE.precondition,
@@ -139,6 +171,16 @@ export function createReplicationActivities(api: SiteApi, witness: Witness, poll
             );
           }
           const t = vr.status?.lastSyncTime ? Date.parse(vr.status.lastSyncTime) : NaN;
+          const ahead = t - Date.now();
+          if (ahead > CLOCK_SKEW_ALLOWANCE_MS) {
+            throw failure(
+              FAILURE.clockSkew,
+              api.site,
+              `VolumeReplication ${c.namespace}/${c.name}`,
+              `the storage reports a sync at ${vr.status?.lastSyncTime}, ${Math.round(ahead / 1000)} s in the future: its clock is ahead, and no sync it stamps can prove the final sync came after the quiesce`,
+              "fix the array's clock (NTP), then run the operation again",
+            );
+          }
           if (t >= since) times.push(t);
           else pending.push(`${c.name}: last sync ${vr.status?.lastSyncTime ?? 'never'}`);
         }

@@ -186,7 +186,8 @@ export async function failover(input: OperationInput): Promise<OperationReport> 
         : {
             windowMs: Number.MAX_SAFE_INTEGER,
             ...figures,
-            basis: 'a replica never reported a sync: the loss is unbounded',
+            basis:
+              'a replica reported no sync that bounds the loss (none yet, or one stamped in the future by an array whose clock is ahead): the loss is unbounded',
           };
       await tgtWait.ensureReplicationState(ctx, claims, 'primary', {
         force: true,
