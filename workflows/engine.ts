@@ -110,6 +110,9 @@ export const PROFILES = {
   storageWait: {
     startToCloseTimeout: '10 minutes',
     heartbeatTimeout: '30 seconds',
+    // A site whose worker takes no task for this long is gone: the step fails (and says so)
+    // rather than wait for it for ever.
+    scheduleToStartTimeout: '2 minutes',
     retry: { initialInterval: '2 seconds', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
   },
   /**

@@ -10,15 +10,22 @@
  * promotion, promote the source back, scale it back up); after it, Pivot never rolls back on its
  * own: it needs attention and waits for an operator to retry or skip the failed step.
  */
-import { patched } from '@temporalio/workflow';
+import { CancellationScope, patched, sleep } from '@temporalio/workflow';
 import { workloadRefs, type ClaimRef, type VolumeSpec } from '../activities/types.ts';
 import { operationSteps } from '../planner/step-catalog.ts';
 import { approvalRequired, controlActivities, OperationRun, siteActivities } from './engine.ts';
 import type { OperationInput } from './engine.ts';
-import type { OperationReport } from './progress.ts';
+import { describeError, type OperationReport } from './progress.ts';
 import { ACTIVE_AT_PROMOTION, bringUp, measureLoss, PROTECTION_AT_TARGET, runHooks } from './steps.ts';
 
 export type SwitchoverInput = OperationInput;
+
+/** patched() id: a compensation on the source probes it first (recorded histories did not). */
+const SOURCE_ASKED_BEFORE_UNDO = 'source-asked-before-undo';
+/** patched() id: the final sync watches the source while it waits (recorded histories did not). */
+const SOURCE_WATCHED_IN_FINAL_SYNC = 'source-watched-in-final-sync';
+/** How often the final sync asks the source whether it still answers. */
+const SOURCE_WATCH_EVERY_MS = 10_000;
 
 export function switchover(input: OperationInput): Promise<OperationReport> {
   return plannedMove(input, 'switchover');
@@ -48,6 +55,11 @@ async function plannedMove(
     siteActivities(to, 'storageWait'),
   ];
   const probe = (site: string) => siteActivities(site, 'bestEffort').probeSite();
+  // A roll-back asks the source first: one that is gone fails its undo in seconds, naming it,
+  // rather than wait on a task queue no worker serves.
+  const sourceAnswers = async () => {
+    if (patched(SOURCE_ASKED_BEFORE_UNDO)) await probe(from);
+  };
   const workloads = workloadRefs(runbook);
   const recordReason = `${operation} ${from} → ${to}: ${input.reason}`;
 
@@ -71,9 +83,10 @@ async function plannedMove(
       // Registered before the scale-down, so that one that fails half-way is undone too: with the
       // counts read at preflight until the scale-down returns the counts it recorded.
       let restore = pre.replicas;
-      run.compensate(`scale the workloads on ${from} back up`, () =>
-        srcWait.scaleUpWorkloads(ctx, workloads, restore),
-      );
+      run.compensate(`scale the workloads on ${from} back up`, async () => {
+        await sourceAnswers();
+        await srcWait.scaleUpWorkloads(ctx, workloads, restore);
+      });
       restore = await src.scaleDownWorkloads(ctx, workloads);
       await srcWait.waitWorkloadsStopped(ctx, workloads);
       return restore;
@@ -82,12 +95,38 @@ async function plannedMove(
     const quiescedAt = new Date(Date.now()).toISOString();
 
     await run.step('demote-source', async () => {
-      run.compensate(`promote the volumes on ${from} back`, () =>
-        srcWait.ensureReplicationState(ctx, claims, 'primary'),
-      );
+      run.compensate(`promote the volumes on ${from} back`, async () => {
+        await sourceAnswers();
+        await srcWait.ensureReplicationState(ctx, claims, 'primary');
+      });
       await srcWait.ensureReplicationState(ctx, claims, 'secondary');
     });
-    const synced = await run.step('final-sync', () => tgtWait.waitForSyncSince(ctx, claims, quiescedAt));
+    const synced = await run.step('final-sync', () => {
+      if (!patched(SOURCE_WATCHED_IN_FINAL_SYNC)) return tgtWait.waitForSyncSince(ctx, claims, quiescedAt);
+      // The last sync comes from the source: while the target waits for it, the source is asked
+      // every 10 s, and one that stops answering ends the wait, before the point of no return,
+      // rather than leave the move waiting for a sync that cannot come. It never turns the move
+      // into a failover: that is a person's decision.
+      return CancellationScope.cancellable(async () => {
+        const watch = (async (): Promise<never> => {
+          for (;;) {
+            await sleep(SOURCE_WATCH_EVERY_MS);
+            try {
+              await siteActivities(from, 'sourceProbe').probeSite();
+            } catch (err) {
+              throw new Error(
+                `${from} stopped answering during the final sync (${describeError(err)}): the ${operation} stopped before its point of no return; if ${from} is lost, fail it over (an unplanned failover, with its approval)`,
+              );
+            }
+          }
+        })();
+        try {
+          return await Promise.race([tgtWait.waitForSyncSince(ctx, claims, quiescedAt), watch]);
+        } finally {
+          CancellationScope.current().cancel();
+        }
+      });
+    });
     run.tracker.rpo = {
       windowMs: 0,
       lastSyncTime: synced,
