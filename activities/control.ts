@@ -151,8 +151,12 @@ export function createControlActivities(witness: Witness, options: ControlOption
       await witness.releaseLock(app, operationId);
     },
 
-    claimCoolDown(rule: string, ms: number): Promise<boolean> {
-      return witness.claimCoolDown(rule, ms);
+    claimCoolDown(rule: string, ms: number, holder?: string): Promise<boolean> {
+      return witness.claimCoolDown(rule, ms, holder);
+    },
+
+    releaseCoolDown(rule: string, holder: string): Promise<boolean> {
+      return witness.releaseCoolDown(rule, holder);
     },
 
     async startAlertOperation(rule: AlertRule): Promise<{ operations: StartedOperation[]; detail?: string }> {

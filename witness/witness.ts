@@ -271,11 +271,17 @@ export class Witness {
    * Claims an alert rule's cool-down: true (and the cool-down starts) unless one is running, so a
    * rule starts at most one operation per cool-down however many triggers race.
    */
-  async claimCoolDown(rule: string, ms: number): Promise<boolean> {
+  async claimCoolDown(rule: string, ms: number, holder = new Date().toISOString()): Promise<boolean> {
     if (ms <= 0) return true;
-    return (
-      (await this.redis.set(this.key(rule, 'cooldown'), new Date().toISOString(), 'PX', ms, 'NX')) === 'OK'
-    );
+    return (await this.redis.set(this.key(rule, 'cooldown'), holder, 'PX', ms, 'NX')) === 'OK';
+  }
+
+  /**
+   * Gives a cool-down back when the trigger that claimed it started nothing (the start failed or
+   * was refused): only a started operation may hold the rule back. Only `holder`'s claim is given back.
+   */
+  async releaseCoolDown(rule: string, holder: string): Promise<boolean> {
+    return (await this.redis.eval(RELEASE, 1, this.key(rule, 'cooldown'), holder)) === 1;
   }
 
   /** Remembers a value for `ms`: true the first time, false while it is remembered (replay detection). */

@@ -6,7 +6,15 @@
  * flapping: a rule starts at most one operation per cool-down), then starts the operation through
  * the same path as the API (plan first; an operation under way is attached to, not duplicated).
  */
-import { condition, defineQuery, defineSignal, proxyActivities, setHandler } from '@temporalio/workflow';
+import {
+  condition,
+  defineQuery,
+  defineSignal,
+  patched,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { StartedOperation } from '../api/operations.ts';
 import type { ControlActivities } from '../activities/index.ts';
 import { CONTROL_TASK_QUEUE } from '../common/task-queues.ts';
@@ -32,6 +40,9 @@ export interface AlertTriggerReport {
   operations?: StartedOperation[];
   detail?: string;
 }
+
+/** patched() id: a trigger that started nothing gives its cool-down back (recorded histories kept it). */
+const COOL_DOWN_GIVEN_BACK = 'cool-down-given-back';
 
 export const alertFiringSignal = defineSignal<[AlertSummary]>('firing');
 export const alertResolvedSignal = defineSignal<[AlertSummary]>('resolved');
@@ -68,12 +79,26 @@ export async function alertTrigger({ rule, alert }: AlertTriggerInput): Promise<
     report.detail = `the alert resolved within the ${rule.holdDownSeconds} s hold-down: nothing started`;
     return report;
   }
-  if (!(await control.claimCoolDown(rule.name, rule.coolDownSeconds * 1000))) {
+  // Claimed in this run's name, so that a start that fails or is refused gives it back: a
+  // cool-down holds a rule back only after it started something.
+  const giveBack = patched(COOL_DOWN_GIVEN_BACK);
+  const holder = workflowInfo().runId;
+  const claimed = giveBack
+    ? await control.claimCoolDown(rule.name, rule.coolDownSeconds * 1000, holder)
+    : await control.claimCoolDown(rule.name, rule.coolDownSeconds * 1000);
+  if (!claimed) {
     report.outcome = 'suppressed';
     report.detail = `the rule started an operation less than ${rule.coolDownSeconds} s ago (cool-down)`;
     return report;
   }
-  const result = await control.startAlertOperation(rule);
+  let result: Awaited<ReturnType<typeof control.startAlertOperation>>;
+  try {
+    result = await control.startAlertOperation(rule);
+  } catch (err) {
+    if (giveBack) await control.releaseCoolDown(rule.name, holder);
+    throw err;
+  }
+  if (giveBack && result.operations.length === 0) await control.releaseCoolDown(rule.name, holder);
   report.outcome = result.operations.length > 0 ? 'started' : 'refused';
   report.operations = result.operations;
   if (result.detail) report.detail = result.detail;

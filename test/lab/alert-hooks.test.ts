@@ -1,6 +1,7 @@
 /**
  * The alert hooks of the lab's API: every bad delivery refused with its documented status and
- * nothing started; Alertmanager's bearer and basic auth; a resolve during the hold-down cancels;
+ * nothing started; Alertmanager's bearer and basic auth; a resolve during the hold-down cancels; a
+ * trigger whose start is refused gives its cool-down back;
  * and a storm of 1,000 deliveries of the same firing "datacenter down" alert starts exactly one
  * unplanned failover, which waits for approval, completes after `pivot approve`, and is then
  * reprotected and failed back so that the lab is as before.
@@ -216,6 +217,21 @@ describe('alert routing', () => {
       .getHandle('pivot-alert-dc-b-down')
       .result()) as AlertTriggerReport;
     expect(report).toMatchObject({ outcome: 'cancelled', deliveries: 3 });
+    expect(await runsSince('pivot-orders', 'failover')).toBe(0);
+  });
+
+  it('gives the cool-down back when its start is refused: the next firing is not suppressed', async () => {
+    // dc-b-down would fail orders over to dc-a, where it runs already: the plan refuses it.
+    const labels = { alertname: 'DatacenterDown', datacenter: 'dc-b' };
+    for (const round of ['first', 'second']) {
+      const body = grafanaBody('firing', labels, `refused ${round}`);
+      expect((await deliver('grafana', body, signed(body))).status).toBe(202);
+      const report = (await temporal.client.workflow
+        .getHandle('pivot-alert-dc-b-down')
+        .result()) as AlertTriggerReport;
+      // Kept, the first round's cool-down would suppress the second.
+      expect({ round, outcome: report.outcome }).toEqual({ round, outcome: 'refused' });
+    }
     expect(await runsSince('pivot-orders', 'failover')).toBe(0);
   });
 
