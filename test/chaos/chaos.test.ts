@@ -7,6 +7,7 @@
  * `npm test` runs the `ci` profile (a few step boundaries per fault); `npm run test:chaos` runs
  * `full` (every boundary of the switchover, and the failover).
  */
+import { jest } from '@jest/globals';
 import type { WorkflowHandle } from '@temporalio/client';
 import { createSiteActivities } from '../../activities/index.ts';
 import { workloadRefs } from '../../activities/types.ts';
@@ -23,11 +24,29 @@ import type { Runbook } from '../../runbook/types.ts';
 import type { OperationInput } from '../../workflows/engine.ts';
 import { operationWorkflowId } from '../../workflows/ids.ts';
 import type { OperationReport } from '../../workflows/progress.ts';
-import { apiProxy, lab, resetSim, status } from '../lab/helpers.ts';
+import { apiProxy, lab, resetSim, sim, status } from '../lab/helpers.ts';
 import { connectPivot, type LabPivot } from '../lab/temporal.ts';
-import { activeSite, ChaosRecorder, checkAfter, PROFILE, reachStep, settle, SITES } from './harness.ts';
-import { APP, siteFootprint, SplitBrainWatch, staleOperationStill } from './invariants.ts';
+import {
+  activeSite,
+  approveWhenAsked,
+  ChaosRecorder,
+  checkAfter,
+  PROFILE,
+  reachStep,
+  settle,
+  SITES,
+} from './harness.ts';
+import {
+  APP,
+  oldPrimaryStaysDown,
+  siteFootprint,
+  SplitBrainWatch,
+  staleOperationStill,
+} from './invariants.ts';
 import { join } from 'node:path';
+
+// A failover with a site cut off, its return, a reprotect and a failback take minutes.
+jest.setTimeout(600_000);
 
 const recorder = new ChaosRecorder();
 let pivot: LabPivot;
@@ -39,16 +58,26 @@ beforeAll(async () => {
   await resetSim();
 });
 
+// Each scenario starts on a whole lab with no fault, whatever the one before it left.
+beforeEach(async () => {
+  for (const site of ['dc-a', 'dc-b']) if (await siteDown(site)) await lab.reviveSite(site);
+  await resetSim();
+});
+
 afterAll(async () => {
   await apiProxy.clear().catch(() => undefined);
-  await lab.up(); // whatever a scenario left down comes back
+  // Whatever a scenario left down comes back: a site cut off with its replication link too.
+  for (const site of ['dc-a', 'dc-b'])
+    if (await siteDown(site).catch(() => false)) await lab.reviveSite(site);
+  await lab.up();
+  await resetSim();
   const file = recorder.write();
   process.stdout.write(`${recorder.summary()}\n(details: ${file})\n`);
   try {
     // The other suites start from orders active on dc-a, as the lab seeds it.
     const { from } = await activeSite(pivot);
     if (from !== 'dc-a') {
-      const home = await settle(await startSwitchover(from, 'dc-a'));
+      const home = await settle(await startOperation('switchover', from, 'dc-a'));
       if (home.outcome !== 'succeeded') {
         throw new Error(`orders could not be moved back to dc-a: ${home.error ?? home.outcome}`);
       }
@@ -71,8 +100,11 @@ function input(from: string, to: string): OperationInput {
   };
 }
 
-function startSwitchover(from: string, to: string): Promise<WorkflowHandle> {
-  return pivot.client.workflow.start('switchover', {
+type OperationType = 'switchover' | 'failover' | 'reprotect' | 'failback';
+type CheckOptions = NonNullable<Parameters<typeof checkAfter>[6]>;
+
+function startOperation(operation: OperationType, from: string, to: string): Promise<WorkflowHandle> {
+  return pivot.client.workflow.start(operation, {
     taskQueue: CONTROL_TASK_QUEUE,
     workflowId: operationWorkflowId(APP),
     workflowIdConflictPolicy: 'USE_EXISTING',
@@ -94,6 +126,8 @@ const SWITCHOVER_STEPS = [
   'record-active-site',
 ];
 const pick = (all: string[], ci: string[]): string[] => (PROFILE === 'full' ? all : ci);
+/** A test the `full` profile alone runs (skipped, and listed as such, in `ci`). */
+const fullOnly = PROFILE === 'full' ? it : it.skip;
 
 /**
  * One switchover of the application to the other site with `inject` run when it reaches `step`;
@@ -103,15 +137,15 @@ async function disturbedSwitchover(
   scenario: string,
   fault: string,
   step: string,
-  inject: () => Promise<void>,
+  inject: (handle: WorkflowHandle) => Promise<void>,
   heal: () => Promise<void> = () => Promise.resolve(),
-  options: Parameters<typeof checkAfter>[6] = {},
+  options: CheckOptions = {},
 ): Promise<{ violations: string[]; report: OperationReport }> {
   const { from, to, epoch } = await activeSite(pivot);
   const watch = await SplitBrainWatch.start();
-  const handle = await startSwitchover(from, to);
+  const handle = await startOperation('switchover', from, to);
   await reachStep(handle, step);
-  await inject();
+  await inject(handle);
   await heal();
   const report = await settle(handle);
   const violations = await checkAfter(
@@ -125,6 +159,86 @@ async function disturbedSwitchover(
   );
   return { violations, report };
 }
+
+async function siteDown(site: string): Promise<boolean> {
+  return (await status()).sites.find((s) => s.name === site)?.state !== 'running';
+}
+
+/** Runs an operation after a scenario's fault (a reprotect, a failback) and checks it too. */
+async function followUp(scenario: string, operation: OperationType, from: string, to: string): Promise<void> {
+  const { epoch } = await activeSite(pivot);
+  const watch = await SplitBrainWatch.start();
+  const report = await settle(await startOperation(operation, from, to));
+  const violations = await checkAfter(
+    recorder,
+    pivot,
+    { scenario, fault: `follow-up: ${operation}` },
+    report,
+    watch,
+    epoch,
+    { followUp: true },
+  );
+  expect(violations).toEqual([]);
+  expect(report.outcome).toBe('succeeded');
+}
+
+/** After a failover away from `from`: reprotect it, then bring the application home, each checked. */
+async function reprotectAndReturn(scenario: string, from: string, to: string): Promise<void> {
+  await followUp(scenario, 'reprotect', to, from);
+  await followUp(scenario, 'failback', to, from);
+}
+
+/**
+ * A failover of the application away from its active site, which a partition cut off (its pods go
+ * on writing to its copies until the storage fence holds), with `inject` run when the failover
+ * reaches `step`. Whatever is still down then returns, the old primary included, and every
+ * invariant is checked, with the old primary's: it accepts no write and stays down.
+ */
+async function disturbedFailover(o: {
+  scenario: string;
+  fault: string;
+  step: string;
+  inject: (sites: { from: string; to: string }) => Promise<void>;
+  heal?: (sites: { from: string; to: string }) => Promise<void>;
+  options?: CheckOptions;
+}): Promise<{ violations: string[]; report: OperationReport; from: string; to: string }> {
+  const { from, to, epoch } = await activeSite(pivot);
+  const watch = await SplitBrainWatch.start();
+  await lab.partitionSite(from);
+  const handle = await startOperation('failover', from, to);
+  await approveWhenAsked(handle);
+  await reachStep(handle, o.step);
+  await o.inject({ from, to });
+  await o.heal?.({ from, to });
+  const report = await settle(handle);
+  for (const site of [to, from]) if (await siteDown(site)) await lab.reviveSite(site);
+  const extra = o.options?.extra;
+  const violations = await checkAfter(
+    recorder,
+    pivot,
+    { scenario: o.scenario, fault: o.fault, step: o.step },
+    report,
+    watch,
+    epoch,
+    {
+      ...o.options,
+      extra: async () => [await oldPrimaryStaysDown(SITES[from]!, from), ...(extra ? await extra() : [])],
+    },
+  );
+  return { violations, report, from, to };
+}
+
+/** The failover's steps after the approval, in order; `ci` takes a few, `full` every one. */
+const FAILOVER_STEPS = [
+  'fence-witness',
+  'fence-storage',
+  'quiesce-source',
+  'promote-target',
+  'rebind-claims',
+  'scale-up-target',
+  'verify',
+  'record-active-site',
+];
 
 /**
  * Starts again what a crash took down. Twice, a few seconds apart: a worker that lost Temporal
@@ -349,8 +463,289 @@ describe('chaos', () => {
     });
   });
 
+  describe('a failover while the source is cut off', () => {
+    const cases: Array<['worker-control' | 'the target worker', string]> = [
+      ...pick(FAILOVER_STEPS, ['fence-storage']).map(
+        (s) => ['worker-control', s] as ['worker-control', string],
+      ),
+      ...pick(['promote-target', 'rebind-claims', 'scale-up-target'], ['rebind-claims']).map(
+        (s) => ['the target worker', s] as ['the target worker', string],
+      ),
+    ];
+    it.each(cases)(
+      'SIGKILL %s at %s: the failover completes; the old primary returns, stays down, and is reprotected',
+      async (who, step) => {
+        let victim: CrashablePart = 'worker-control';
+        const { violations, report, from, to } = await disturbedFailover({
+          scenario: 'worker crash (failover)',
+          fault: `SIGKILL ${who}`,
+          step,
+          inject: async ({ to }) => {
+            if (who !== 'worker-control') victim = `worker-${to}` as CrashablePart;
+            await lab.crash(victim);
+          },
+          heal: () => lab.startCrashed(),
+        });
+        expect(violations).toEqual([]);
+        expect(report.outcome).toBe('succeeded');
+        await reprotectAndReturn('worker crash (failover)', from, to);
+      },
+    );
+
+    fullOnly.each(['fence-storage', 'promote-target', 'rebind-claims', 'scale-up-target'])(
+      'the old primary returns at %s: it accepts no write and stays down',
+      async (step) => {
+        const { violations, report, from, to } = await disturbedFailover({
+          scenario: 'partition',
+          fault: 'the old primary returns during the failover',
+          step,
+          inject: ({ from }) => lab.reviveSite(from),
+        });
+        expect(violations).toEqual([]);
+        expect(report.outcome).toBe('succeeded');
+        await reprotectAndReturn('partition', from, to);
+      },
+    );
+
+    it('the target goes down at promote-target, after the fence, and returns: the failover completes', async () => {
+      const { violations, report, from, to } = await disturbedFailover({
+        scenario: 'target lost',
+        fault: 'the target site goes down after the fence, then returns',
+        step: 'promote-target',
+        inject: async ({ to }) => {
+          await lab.killSite(to);
+          await sleep(5000);
+        },
+        heal: ({ to }) => lab.reviveSite(to),
+      });
+      expect(violations).toEqual([]);
+      expect(report.outcome).toBe('succeeded');
+      await reprotectAndReturn('target lost', from, to);
+    });
+  });
+
+  describe('the source is cut off in the middle of a switchover', () => {
+    it.each(pick(['quiesce-source', 'demote-source', 'final-sync'], ['final-sync']))(
+      'at %s: it stops before its point of no return and says so; the approved failover completes',
+      async (step) => {
+        const { from, to, epoch } = await activeSite(pivot);
+        const watch = await SplitBrainWatch.start();
+        const handle = await startOperation('switchover', from, to);
+        await reachStep(handle, step);
+        await lab.partitionSite(from);
+        const stopped = await settle(handle);
+        // It did not turn itself into a failover: nothing promoted, the witness unchanged.
+        expect(stopped.pointOfNoReturnPassed).toBe(false);
+        expect(['rolled-back', 'needs-attention']).toContain(stopped.outcome);
+        expect(stopped.error).toContain(`${from} stopped answering`);
+        expect(await vrStates(to)).toEqual(['Secondary']);
+        expect(await pivot.witness.state(APP)).toMatchObject({ activeSite: from, epoch });
+        // On-call decides: a failover, approved.
+        const failover = await startOperation('failover', from, to);
+        await approveWhenAsked(failover);
+        const report = await settle(failover);
+        await lab.reviveSite(from);
+        const violations = await checkAfter(
+          recorder,
+          pivot,
+          { scenario: 'source lost during a switchover', fault: `${from} cut off`, step },
+          report,
+          watch,
+          epoch,
+          { extra: async () => [await oldPrimaryStaysDown(SITES[from]!, from)] },
+        );
+        expect(violations).toEqual([]);
+        expect(report.outcome).toBe('succeeded');
+        await reprotectAndReturn('source lost during a switchover', from, to);
+      },
+    );
+  });
+
+  describe('the storage misbehaves', () => {
+    const cases: Array<[string, string, () => Promise<void>, () => Promise<void>, string]> = [
+      [
+        'the replication link down for 5 s',
+        'final-sync',
+        async () => {
+          await sim.setFaults({ linkDown: true });
+          await sleep(5000);
+        },
+        async () => {
+          await sim.setFaults({ linkDown: false });
+        },
+        'succeeded',
+      ],
+      [
+        'a promotion that takes 8 s',
+        'preflight',
+        async () => {
+          await sim.setFaults({ promotionDelayMs: 8000 });
+        },
+        resetSim,
+        'succeeded',
+      ],
+      [
+        'a promotion the target refuses',
+        'preflight',
+        async () => {
+          await sim.setFaults({
+            failNextPromotions: 100_000,
+            failPromotionsOnSite: (await activeSite(pivot)).to,
+          });
+        },
+        () => Promise.resolve(),
+        'rolled-back',
+      ],
+    ];
+    it.each(PROFILE === 'full' ? cases : cases.slice(0, 1))(
+      '%s (at %s): nothing lost, served from one site',
+      async (what, step, inject, heal, outcome) => {
+        let result: { violations: string[]; report: OperationReport };
+        try {
+          result = await disturbedSwitchover('storage faults', what, step, inject, heal);
+        } finally {
+          await resetSim();
+        }
+        expect(result.violations).toEqual([]);
+        expect(result.report.outcome).toBe(outcome);
+      },
+    );
+  });
+
+  describe('decisions under stress', () => {
+    it.each(
+      pick(
+        ['abort:quiesce-source', 'cancel:quiesce-source', 'abort:demote-source', 'cancel:final-sync'],
+        ['abort:quiesce-source'],
+      ).map((c) => c.split(':') as ['abort' | 'cancel', string]),
+    )('%s at %s: the switchover stops and the source serves again', async (how, step) => {
+      const { violations, report } = await disturbedSwitchover(
+        'decisions under stress',
+        how === 'abort' ? 'an abort from on-call' : 'a cancel through Temporal',
+        step,
+        async (handle) => {
+          if (how === 'abort') {
+            await handle.executeUpdate('abort', { args: [{ by: 'chaos', reason: 'chaos: stop now' }] });
+          } else {
+            await handle.cancel();
+          }
+        },
+      );
+      expect(violations).toEqual([]);
+      expect(report.outcome).toBe('aborted');
+      expect(report.pointOfNoReturnPassed).toBe(false);
+    });
+  });
+
+  describe('clocks disagree', () => {
+    it("the target's array clock runs 30 s ahead: the final sync refuses to prove anything from it", async () => {
+      const { to } = await activeSite(pivot);
+      let result: { violations: string[]; report: OperationReport };
+      try {
+        result = await disturbedSwitchover(
+          'clock skew',
+          `${to}'s array clock 30 s ahead`,
+          'preflight',
+          async () => {
+            // Syncs that take 6 s to ship: a sync taken before the quiesce, stamped 30 s ahead,
+            // would pass for the final one, and the writes after it would be lost.
+            await sim.setFaults({ clockSkewMs: { [to]: 30_000 }, syncDurationMs: 6000 });
+          },
+        );
+      } finally {
+        await resetSim();
+      }
+      expect(result.violations).toEqual([]);
+      expect(result.report.outcome).toBe('rolled-back');
+      expect(result.report.error).toContain('its clock is ahead');
+    });
+
+    fullOnly.each([-30_000])(
+      "the target's array clock runs %d ms behind: the final sync waits for a sync its clock puts after the quiesce",
+      async (skew) => {
+        const { to } = await activeSite(pivot);
+        let result: { violations: string[]; report: OperationReport };
+        try {
+          result = await disturbedSwitchover(
+            'clock skew',
+            `${to}'s array clock ${skew} ms off`,
+            'preflight',
+            async () => {
+              await sim.setFaults({ clockSkewMs: { [to]: skew } });
+            },
+          );
+        } finally {
+          await resetSim();
+        }
+        expect(result.violations).toEqual([]);
+        expect(result.report.outcome).toBe('succeeded');
+      },
+    );
+  });
+
   // Last: it leaves the application where the stale operation took it.
   describe('the checks can fail', () => {
+    it('with the final-sync proof switched off, a switchover over a slow link loses writes and the suite says so', async () => {
+      const { from } = await activeSite(pivot);
+      await lab.restartWorkers({ PIVOT_LAB_UNSAFE: 'no-final-sync-proof' });
+      let violations: string[];
+      try {
+        // Each sync takes 6 s to ship: the replicas are always at least 6 s behind.
+        ({ violations } = await disturbedSwitchover(
+          'self-check: final sync',
+          'a slow replication link',
+          'preflight',
+          async () => {
+            await sim.setFaults({ syncDurationMs: 6000 });
+          },
+          () => Promise.resolve(),
+          { mechanismOff: 'the final-sync proof' },
+        ));
+      } finally {
+        await resetSim();
+        await lab.restartWorkers();
+      }
+      expect(violations).toContainEqual(expect.stringMatching(/a planned move lost \d+ write/));
+      expect(recorder.selfChecks().at(-1)).toMatchObject({ caught: true });
+      // The move stands, with its loss: the old primary's copies diverged. A planned move back
+      // onto them stops at its final sync, which no sync can reach, and says so.
+      const back = await settle(await startOperation('switchover', (await activeSite(pivot)).from, from));
+      expect(back).toMatchObject({ outcome: 'rolled-back', pointOfNoReturnPassed: false });
+      expect(back.error).toContain('ResyncRequired');
+      // Resynced, as a reprotect would, the application can move again.
+      const acts = createSiteActivities(SITES[from]!, pivot.witness);
+      const ctx = { app: APP, operationId: 'chaos-by-hand', epoch: (await pivot.witness.state(APP)).epoch };
+      await acts.ensureReplicationState(
+        ctx,
+        SAMPLE_APP.claims.map((name) => ({ namespace: APP, name })),
+        'resync',
+      );
+    });
+
+    it('with the storage fence switched off, the cut-off old primary writes on after the failover and the suite says so', async () => {
+      await lab.restartWorkers({ PIVOT_LAB_UNSAFE: 'no-storage-fence' });
+      let result: Awaited<ReturnType<typeof disturbedFailover>>;
+      try {
+        result = await disturbedFailover({
+          scenario: 'self-check: storage fence',
+          fault: 'the source cut off',
+          step: 'promote-target',
+          inject: () => Promise.resolve(),
+          options: { mechanismOff: 'the storage fence' },
+        });
+      } finally {
+        await lab.restartWorkers();
+      }
+      expect(result.violations).toContainEqual(expect.stringContaining('never two writers'));
+      expect(recorder.selfChecks().at(-1)).toMatchObject({ caught: true });
+      await reprotectAndReturn('self-check: storage fence', result.from, result.to);
+      // Repaired (the old primary's writes discarded by the resync): the array's alarm is
+      // acknowledged, so that the other suites on this lab start from a clean record.
+      for (const v of await sim.volumes()) {
+        if (v.origin.namespace === APP && v.splitBrain) await sim.acknowledgeSplitBrain(v.handle);
+      }
+    });
+
     it('with the epoch guard switched off (a test-only switch), the stale operation acts and the suite says so', async () => {
       const { to } = await activeSite(pivot);
       await lab.restartWorkers({ PIVOT_LAB_UNSAFE: 'no-epoch-guard' });

@@ -38,6 +38,8 @@ export interface FaultRecord {
   fault: string;
   /** The step the fault hit (its boundary or its middle). */
   step?: string;
+  /** An operation the scenario runs after its fault (a reprotect, a failback): checked, not a fault. */
+  followUp?: boolean;
   operation: string;
   outcome: string;
   rtoMs?: number;
@@ -66,8 +68,13 @@ export class ChaosRecorder {
     return this.faults.flatMap((f) => (f.selfCheck ? [{ ...f.selfCheck, scenario: f.scenario }] : []));
   }
 
+  /** The faults injected: every record but the follow-up operations. */
+  injected(): number {
+    return this.faults.filter((f) => !f.followUp).length;
+  }
+
   summary(): string {
-    return `chaos: ${this.scenarios.size} scenarios, ${this.faults.length} faults injected, ${this.operationsCompleted} operations completed, ${this.violations} invariant violations, ${this.writesLost} writes lost beyond reported RPO`;
+    return `chaos: ${this.scenarios.size} scenarios, ${this.injected()} faults injected, ${this.operationsCompleted} operations completed, ${this.violations} invariant violations, ${this.writesLost} writes lost beyond reported RPO`;
   }
 
   /** Writes the JSON report and returns its path. */
@@ -82,7 +89,7 @@ export class ChaosRecorder {
           profile: PROFILE,
           summary: this.summary(),
           scenarios: this.scenarios.size,
-          faultsInjected: this.faults.length,
+          faultsInjected: this.injected(),
           operationsCompleted: this.operationsCompleted,
           invariantViolations: this.violations,
           writesLostBeyondReportedRpo: this.writesLost,
@@ -142,6 +149,7 @@ export async function checkAfter(
     extra?: () => Promise<Invariant[]>;
     /** The safety mechanism switched off for a self-check. */
     mechanismOff?: string;
+    followUp?: boolean;
   } = {},
 ): Promise<string[]> {
   const epochNow = (await pivot.witness.state(APP)).epoch;
@@ -164,6 +172,7 @@ export async function checkAfter(
       ...(options.mechanismOff
         ? { selfCheck: { mechanismOff: options.mechanismOff, caught: found.length > 0 } }
         : {}),
+      ...(options.followUp ? { followUp: true } : {}),
       operation: `${report.operation} ${report.from} → ${report.to}`,
       outcome: report.outcome,
       ...(report.rtoMs !== undefined ? { rtoMs: report.rtoMs } : {}),
@@ -172,6 +181,19 @@ export async function checkAfter(
     writesLostBeyondReported(report),
   );
   return found;
+}
+
+/** Approves the operation (a failover's) once it asks, accepting whatever loss it states. */
+export async function approveWhenAsked(handle: WorkflowHandle): Promise<void> {
+  await waitUntil(
+    'the operation to ask for approval',
+    async () => {
+      const now = await handle.query<OperationReport>('progress');
+      return now.waiting?.for === 'approval' || `at ${now.currentStep ?? '-'} (${now.outcome})`;
+    },
+    { timeoutMs: 120_000, intervalMs: 200 },
+  );
+  await handle.executeUpdate('approve', { args: [{ by: 'chaos-approver', acceptDataLossMs: 600_000 }] });
 }
 
 /**

@@ -10,6 +10,7 @@ import { CRD } from '../../common/k8s.ts';
 import { SAMPLE_APP } from '../../lab/seed.ts';
 import type { VolumeReport } from '../../lab/storage-sim/model.ts';
 import type { OperationReport } from '../../workflows/progress.ts';
+import { sleep, waitUntil } from '../../common/wait.ts';
 import { sim } from '../lab/helpers.ts';
 
 export const APP = 'orders';
@@ -43,8 +44,9 @@ export class SplitBrainWatch {
   async check(): Promise<Invariant> {
     const violations: string[] = [];
     for (const v of await appVolumes()) {
+      // New periods only: the array keeps the record of one the scenario before this repaired.
       const periods = v.splitBrainPeriods - (this.before.get(v.handle) ?? 0);
-      if (periods > 0 || v.splitBrain) {
+      if (periods > 0) {
         violations.push(
           `${v.origin.claim ?? v.handle}: writes accepted on both copies (${periods} period(s))`,
         );
@@ -144,6 +146,10 @@ export async function servedFromOneSite(
   }
   const serving: string[] = [];
   const primary: string[] = [];
+  // A copy the storage fences accepts no write: an old primary kept behind its fence is not one.
+  const volumes = await appVolumes();
+  const fencedOn = (site: string) =>
+    volumes.length > 0 && volumes.every((v) => v.copies.find((c) => c.site === site)?.fenced === true);
   for (const [name, api] of Object.entries(sites)) {
     const sts = (await api.apps.listNamespacedStatefulSet({ namespace: NS })).items;
     const deps = (await api.apps.listNamespacedDeployment({ namespace: NS })).items;
@@ -156,12 +162,12 @@ export async function servedFromOneSite(
     })) as {
       items: Array<{ status?: { state?: string } }>;
     };
-    if (vrs.items.some((v) => v.status?.state === 'Primary')) primary.push(name);
+    if (vrs.items.some((v) => v.status?.state === 'Primary') && !fencedOn(name)) primary.push(name);
   }
   if (serving.length !== 1)
     violations.push(`workloads run on ${serving.length} sites (${serving.join(', ')})`);
   if (primary.length !== 1)
-    violations.push(`volumes primary on ${primary.length} sites (${primary.join(', ')})`);
+    violations.push(`volumes primary and unfenced on ${primary.length} sites (${primary.join(', ')})`);
   if (serving.length === 1 && primary.length === 1 && serving[0] !== primary[0]) {
     violations.push(`workloads run on ${serving[0]} but the volumes are primary on ${primary[0]}`);
   }
@@ -201,4 +207,45 @@ export async function staleOperationStill(
     name: 'a stale operation never acts',
     violations: now === atRival ? [] : [`a stale operation acted on ${site}: ${atRival} became ${now}`],
   };
+}
+
+/**
+ * An old primary that returns after a failover accepts no write and stays down: its workloads are
+ * kept at zero (its site guard), and its copies, fenced or demoted, take no write for a while.
+ */
+export async function oldPrimaryStaysDown(api: SiteApi, site: string): Promise<Invariant> {
+  const violations: string[] = [];
+  const running = async () => {
+    const sts = (await api.apps.listNamespacedStatefulSet({ namespace: NS })).items;
+    const deps = (await api.apps.listNamespacedDeployment({ namespace: NS })).items;
+    return [...sts, ...deps]
+      .filter((w) => (w.spec?.replicas ?? 0) > 0)
+      .map((w) => `${w.metadata?.name}:${w.spec?.replicas}`);
+  };
+  try {
+    await waitUntil(
+      `the site guard to keep ${site} down`,
+      async () => {
+        const up = await running();
+        return up.length === 0 || up.join(', ');
+      },
+      { timeoutMs: 60_000 },
+    );
+  } catch {
+    violations.push(`${site} runs ${(await running()).join(', ')} after it returned`);
+  }
+  const accepted = async () =>
+    (await appVolumes()).map((v) => v.copies.find((c) => c.site === site)?.acceptedWrites ?? 0);
+  const before = await accepted();
+  await sleep(3000);
+  const after = await accepted();
+  const taken = after.reduce((n, a, i) => n + a - (before[i] ?? 0), 0);
+  if (taken > 0) violations.push(`the old primary on ${site} accepted ${taken} write(s) after it returned`);
+  for (const v of await appVolumes()) {
+    const copy = v.copies.find((c) => c.site === site);
+    if (copy?.role === 'primary' && !copy.fenced) {
+      violations.push(`${v.origin.claim ?? v.handle} on ${site} is a writable primary`);
+    }
+  }
+  return { name: 'the old primary stays down', violations };
 }
