@@ -3,6 +3,7 @@
  * outcome. The workflow keeps one OperationTracker; the progress query, the CLI and the final
  * report all read the same structure. Deterministic: time is the workflow's clock.
  */
+import { TimeoutFailure } from '@temporalio/common';
 import type { CatalogStep, StepGuard } from '../planner/step-catalog.ts';
 
 export const STEP_STATES = ['pending', 'running', 'succeeded', 'failed', 'skipped'] as const;
@@ -129,6 +130,10 @@ export function describeError(err: unknown): string {
   let e: unknown = err;
   while (e instanceof Error) {
     parts.push(e.message);
+    // Said in the operator's terms: a task no worker took is a site, or its worker, gone.
+    if (e instanceof TimeoutFailure && e.timeoutType === 'SCHEDULE_TO_START') {
+      parts.push("no worker took the task in time: the site, or Pivot's worker there, is down");
+    }
     e = (e as { cause?: unknown }).cause;
   }
   return [...new Set(parts.filter(Boolean))].join(': ') || String(err);
