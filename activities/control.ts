@@ -26,6 +26,12 @@ export interface ControlOptions {
   storageSimulatorUrl?: string;
   /** Plans and starts what an alert rule asks for (api/operations.ts), as the API would. */
   startAlertOperation?: (rule: AlertRule) => Promise<{ operations: StartedOperation[]; detail?: string }>;
+  /**
+   * The state in Temporal of the workflow run holding a lock (`<workflow id>/<run id>`; undefined:
+   * Temporal does not know it, as after its retention): lets a new operation take over the lock of
+   * one that was terminated.
+   */
+  operationStatus?: (holder: string) => Promise<{ running: boolean; status: string; closedAt?: Date } | undefined>;
   /** Plans the drills a schedule asks for, from the current runbooks and sites. */
   planDrills?: (request: DrillRequest) => Promise<PlannedDrills>;
 }
@@ -59,16 +65,42 @@ const staleEpoch = (app: string, err: StaleEpochError) =>
  */
 const LOCK_TTL_MS = 6 * 60 * 60 * 1000;
 
+/**
+ * How long after its holder's workflow closed (Temporal's terminate runs no code, so the lock stays)
+ * a new operation may take the lock over: by then no activity of the closed one still acts. The
+ * longest an activity that sends no heartbeat runs is its one-minute start-to-close timeout
+ * (workflows/engine.ts PROFILES); those that heartbeat learn of the close at their next heartbeat.
+ */
+export const LOCK_TAKEOVER_GRACE_MS = 60_000;
+
 export function createControlActivities(witness: Witness, options: ControlOptions = {}) {
   /** Takes or renews the operation's lock; another holder is a precondition failure saying what to do. */
   const holdLock = async (app: string, operationId: string, prefix: string, next: string): Promise<void> => {
     try {
       await witness.acquireLock(app, operationId, LOCK_TTL_MS);
     } catch (err) {
-      if (err instanceof LockHeldError) {
-        throw failure(FAILURE.precondition, 'witness', `application ${app}`, `${prefix}${err.message}`, next);
+      if (!(err instanceof LockHeldError)) throw err;
+      const refuse = (message: string, what: string) =>
+        failure(FAILURE.precondition, 'witness', `application ${app}`, `${prefix}${message}`, what);
+      const holder = options.operationStatus ? await options.operationStatus(err.holder) : { running: true, status: '' };
+      if (holder?.running) throw refuse(err.message, next);
+      const closedAt = holder?.closedAt?.getTime();
+      if (closedAt !== undefined && Date.now() < closedAt + LOCK_TAKEOVER_GRACE_MS) {
+        const from = new Date(closedAt + LOCK_TAKEOVER_GRACE_MS).toISOString();
+        throw refuse(
+          `the lock's holder ${err.holder} is closed (${holder!.status}) but may still have a step in flight until ${from}`,
+          `start the operation again from ${from}, when the lock can be taken over`,
+        );
       }
-      throw err;
+      if (!(await witness.takeOverLock(app, err.holder, operationId, LOCK_TTL_MS))) {
+        throw refuse(`the lock changed hands while ${operationId} took it over from ${err.holder}`, next);
+      }
+      await witness.audit(app, {
+        actor: operationId,
+        action: 'lock-taken-over',
+        detail: `took the lock over from ${err.holder} (${holder ? `${holder.status} at ${holder.closedAt?.toISOString() ?? 'an unknown time'}` : 'unknown to Temporal'})`,
+        epoch: (await witness.state(app)).epoch,
+      });
     }
   };
 

@@ -129,6 +129,15 @@ end
 return current or 'unknown'
 `;
 
+// KEYS[1] lock; ARGV[1] the holder to replace; ARGV[2] the new holder; ARGV[3] TTL (ms).
+const TAKE_OVER = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+`;
+
 // KEYS[1] lock; ARGV[1] holder. Deletes the lock only if this holder has it.
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -284,6 +293,11 @@ export class Witness {
     return (await this.redis.eval(RELEASE, 1, this.key(rule, 'cooldown'), holder)) === 1;
   }
 
+  /** Who holds the rule's cool-down now (undefined: none, the rule may fire). */
+  async coolDownHolder(rule: string): Promise<string | undefined> {
+    return (await this.redis.get(this.key(rule, 'cooldown'))) ?? undefined;
+  }
+
   /** Remembers a value for `ms`: true the first time, false while it is remembered (replay detection). */
   async firstSeen(kind: string, value: string, ms: number): Promise<boolean> {
     return (await this.redis.set(`${this.prefix}:seen:${kind}:${value}`, '1', 'PX', ms, 'NX')) === 'OK';
@@ -324,6 +338,17 @@ export class Witness {
     const other = (await this.redis.eval(ACQUIRE, 1, this.key(app, 'lock'), holder, String(ttlMs))) as string;
     if (other !== '') throw new LockHeldError(app, other);
     await this.replicated(`${app}'s lock`);
+  }
+
+  /**
+   * Gives the lock to `holder` if `from` still has it (a holder whose workflow is closed); returns
+   * whether it did. Compare-and-set: two operations taking over at once cannot both win.
+   */
+  async takeOverLock(app: string, from: string, holder: string, ttlMs: number): Promise<boolean> {
+    const took =
+      (await this.redis.eval(TAKE_OVER, 1, this.key(app, 'lock'), from, holder, String(ttlMs))) === 1;
+    if (took) await this.replicated(`${app}'s lock`);
+    return took;
   }
 
   /** Releases the lock if `holder` has it; returns whether it did. */

@@ -5,6 +5,7 @@
  * each site worker runs in (or next to) its site with that site's credentials only.
  */
 import { parseArgs } from 'node:util';
+import { WorkflowNotFoundError } from '@temporalio/common';
 import { Runtime } from '@temporalio/worker';
 import { createLogger } from '../common/logging.ts';
 import { connectSite } from '../common/k8s.ts';
@@ -85,6 +86,22 @@ async function main(): Promise<void> {
     closers.push(temporal.close);
     worker = await createControlWorker(connection, config.temporal.namespace, witness, {
       ...(config.lab ? { storageSimulatorUrl: config.lab.storageSimulatorUrl } : {}),
+      operationStatus: async (holder) => {
+        // `<workflow id>/<run id>`, or a workflow id alone (a lock taken before locks named runs).
+        const slash = holder.lastIndexOf('/');
+        const [id, runId] = slash < 0 ? [holder, undefined] : [holder.slice(0, slash), holder.slice(slash + 1)];
+        try {
+          const found = await temporal.client.workflow.getHandle(id, runId).describe();
+          return {
+            running: found.status.name === 'RUNNING',
+            status: found.status.name,
+            ...(found.closeTime ? { closedAt: found.closeTime } : {}),
+          };
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) return undefined;
+          throw err;
+        }
+      },
       planDrills: async (selection) => {
         const request: OperationRequest = {
           operation: 'drill',

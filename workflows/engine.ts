@@ -95,6 +95,12 @@ export const skipUpdate = defineUpdate<OperationReport, [DecisionRequest]>('skip
 
 /** patched() id: waits for a person renew the operation's lock (recorded histories waited without). */
 const LOCK_RENEWAL = 'lock-renewal';
+/**
+ * patched() id: the lock is held by this run (`<workflow id>/<run id>`), not by the workflow id
+ * that every operation of the application shares: a run that follows a terminated one no longer
+ * re-enters its lock at once, while a step of the terminated run may still be in flight.
+ */
+const LOCK_PER_RUN = 'lock-per-run';
 /** begin() compares the witness's epoch with the one the target site recorded. */
 const WITNESS_RECORD_CHECK = 'witness-record-check';
 /** How often a waiting operation renews its lock: well within the lock's TTL (activities/control.ts). */
@@ -145,8 +151,8 @@ export const PROFILES = {
 
 export type Profile = keyof typeof PROFILES;
 
-export function siteActivities(name: string, profile: Profile) {
-  return proxyActivities<SiteActivities>({ taskQueue: siteTaskQueue(name), ...PROFILES[profile] });
+export function siteActivities(name: string, profile: Profile, extra: ActivityOptions = {}) {
+  return proxyActivities<SiteActivities>({ taskQueue: siteTaskQueue(name), ...PROFILES[profile], ...extra });
 }
 
 export function controlActivities() {
@@ -191,6 +197,8 @@ export class OperationRun {
   readonly namespace: string;
   private readonly compensations: Array<{ what: string; run: () => Promise<unknown> }> = [];
   private locked = false;
+  /** Who holds the witness lock for this operation (set by begin). */
+  private lockHolder: string = this.operationId;
   private scope?: CancellationScope;
   private abortRequest?: Decision;
   private approval?: Decision;
@@ -398,7 +406,7 @@ export class OperationRun {
       const left = end - Date.now();
       if (await condition(done, Math.max(1, Math.min(left, LOCK_RENEW_EVERY_MS)))) return true;
       if (Date.now() >= end) return false;
-      if (this.locked) await this.control.renewLock(this.app, this.operationId);
+      if (this.locked) await this.control.renewLock(this.app, this.lockHolder);
     }
   }
 
@@ -417,7 +425,8 @@ export class OperationRun {
    * `unfenced` (the site the application moves to) is not fenced by an earlier failover.
    */
   async begin(expect: { active: string; unfenced?: string }): Promise<{ ctx: StepContext }> {
-    const witness = await this.control.beginOperation(this.app, this.operationId);
+    if (patched(LOCK_PER_RUN)) this.lockHolder = `${this.operationId}/${workflowInfo().runId}`;
+    const witness = await this.control.beginOperation(this.app, this.lockHolder);
     this.locked = true;
     this.tracker.epochBefore = witness.epoch;
     if (patched(WITNESS_RECORD_CHECK)) {
@@ -650,7 +659,7 @@ export class OperationRun {
         // leaves the lock to expire (or to be renewed by nobody), never a rewritten report.
         await CancellationScope.nonCancellable(async () => {
           try {
-            await this.control.endOperation(this.app, this.operationId, this.tracker.report().outcome);
+            await this.control.endOperation(this.app, this.lockHolder, this.tracker.report().outcome);
           } catch (err) {
             this.tracker.note(
               `the witness did not record the end of this operation (${describeError(err)}): its lock on ${this.app} expires on its own; ask the witness's operators before starting another`,

@@ -126,7 +126,7 @@ describe('an operation waiting for a decision longer than its lock lives', () =>
     expect((await h.env.currentTimeMs()) - since).toBeGreaterThan(LOCK_TTL_MS);
     expect((await handle.query<OperationReport>('progress')).waiting?.for).toBe('decision');
     expect({ holder: await witness.lockHolder(h.app), renewedAfterHours: renewedAfterHours(since) }).toEqual({
-      holder: handle.workflowId,
+      holder: `${handle.workflowId}/${(await handle.describe()).runId}`,
       renewedAfterHours: [1, 2, 3, 4, 5, 6, 7],
     });
 
@@ -149,7 +149,7 @@ describe('an operation waiting for a decision longer than its lock lives', () =>
 
     await skip(DECISION_TIMEOUT_MS - HOUR / 2);
     expect({ holder: await witness.lockHolder(h.app), renewedAfterHours: renewedAfterHours(since) }).toEqual({
-      holder: handle.workflowId,
+      holder: `${handle.workflowId}/${(await handle.describe()).runId}`,
       renewedAfterHours: Array.from({ length: 23 }, (_, i) => i + 1),
     });
 
@@ -309,7 +309,7 @@ async function waitForDecision(handle: WorkflowHandle): Promise<number> {
     { timeoutMs: 180_000, intervalMs: 500 },
   );
   expect(last).toMatchObject({ currentStep: FAILING_STEP, pointOfNoReturnPassed: true });
-  expect(await witness.lockHolder(h.app)).toBe(handle.workflowId);
+  expect(await witness.lockHolder(h.app)).toBe(`${handle.workflowId}/${(await handle.describe()).runId}`);
   return Date.parse(last!.waiting!.since);
 }
 

@@ -111,4 +111,14 @@ describe('witness', () => {
     await witness.acquireLock(app, 'next-op', 5_000);
     expect(await witness.lockHolder(app)).toBe('next-op');
   });
+
+  it('hands a lock over only from the holder named, so that two takers cannot both win', async () => {
+    const app = uniqueName('app');
+    await witness.acquireLock(app, 'terminated-op', 5_000);
+    expect(await witness.takeOverLock(app, 'someone-else', 'next-op', 5_000)).toBe(false);
+    expect(await witness.lockHolder(app)).toBe('terminated-op');
+    expect(await witness.takeOverLock(app, 'terminated-op', 'next-op', 5_000)).toBe(true);
+    expect(await witness.takeOverLock(app, 'terminated-op', 'third-op', 5_000)).toBe(false);
+    expect(await witness.lockHolder(app)).toBe('next-op');
+  });
 });
