@@ -9,13 +9,13 @@
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
-import { Context, heartbeat, type Info } from '@temporalio/activity';
+import { asyncLocalStorage, Context, type Info } from '@temporalio/activity';
 import { isConflict, type SiteApi } from '../common/k8s.ts';
-import { sleep } from '../common/wait.ts';
 import type { Hook } from '../runbook/types.ts';
 import type { Witness } from '../witness/witness.ts';
 import { FAILURE, failure } from './failures.ts';
 import { guardEpoch } from './guard.ts';
+import { pollPause } from './pause.ts';
 import type { StepContext } from './types.ts';
 
 /** The annotation that names the attempt a hook's Job belongs to. */
@@ -119,8 +119,16 @@ export function createHookActivities(api: SiteApi, witness: Witness, pollMs = 50
             'read the Job logs; fix and retry the step, or skip it with a reason',
           );
         }
-        heartbeat({ hook: hook.name });
-        await sleep(pollMs);
+        try {
+          await pollPause(pollMs, { hook: hook.name });
+        } catch (err) {
+          // The operation was aborted: the hook must not act after it (a pre-fence hook that locks
+          // the database, say). Its Job goes, with its pods.
+          await batch
+            .deleteNamespacedJob({ name, namespace: ns, propagationPolicy: 'Background' })
+            .catch(() => undefined);
+          throw err;
+        }
       }
     },
 
@@ -139,7 +147,9 @@ export function createHookActivities(api: SiteApi, witness: Witness, pollMs = 50
       const object = `Pod ${ns}/${pod.metadata!.name!}`;
       const stdout = collector();
       const stderr = collector();
-      const beat = setInterval(() => heartbeat({ hook: hook.name, pod: pod.metadata?.name }), 5000);
+      const activity = asyncLocalStorage.getStore();
+      const beat = setInterval(() => activity?.heartbeat({ hook: hook.name, pod: pod.metadata?.name }), 1000);
+      let cancelled: Error | undefined;
       let status: k8s.V1Status;
       try {
         status = await new Promise<k8s.V1Status>((resolve, reject) => {
@@ -147,6 +157,12 @@ export function createHookActivities(api: SiteApi, witness: Witness, pollMs = 50
             () => reject(new Error(`no answer within ${timeoutMs / 1000} s`)),
             timeoutMs,
           );
+          // The operation was aborted. Closing the stream would not end the command (the container
+          // runtime leaves an exec'd process running when its client goes), so the abort waits for
+          // the command to end; the workflow waits for this activity before it rolls back.
+          activity?.cancelled.catch((err: unknown) => {
+            cancelled = err instanceof Error ? err : new Error(String(err));
+          });
           new k8s.Exec(api.kubeConfig)
             .exec(
               ns,
@@ -173,6 +189,7 @@ export function createHookActivities(api: SiteApi, witness: Witness, pollMs = 50
             });
         });
       } catch (err) {
+        if (cancelled) throw cancelled;
         throw failure(
           FAILURE.unreachable,
           api.site,
@@ -183,6 +200,7 @@ export function createHookActivities(api: SiteApi, witness: Witness, pollMs = 50
       } finally {
         clearInterval(beat);
       }
+      if (cancelled) throw cancelled;
       if (status.status === 'Success') return stdout.text();
       throw failure(
         FAILURE.precondition,

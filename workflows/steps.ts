@@ -4,7 +4,7 @@
  * figures for the report. Each returns the work of one plan step; the caller runs it with
  * `run.act(id, ...)` so that it is tracked, and decided on if it fails after the point of no return.
  */
-import { patched } from '@temporalio/workflow';
+import { ActivityCancellationType, patched } from '@temporalio/workflow';
 import { workloadRefs, type StepContext, type VolumeSpec, type WorkloadRef } from '../activities/types.ts';
 import { mapStorageClass } from '../planner/resolve.ts';
 import { parseDuration } from '../runbook/duration.ts';
@@ -25,6 +25,8 @@ export const ACTIVE_AT_PROMOTION = 'active-site-at-promotion';
 export const VERIFY_CHECKS = 'verify-checks';
 /** A failover fences the application alone on a source that answers; site fences have owners. */
 export const PER_APP_FENCE = 'per-application-fence';
+/** An abort waits for a running hook's activity to end before the operation rolls back. */
+export const HOOKS_END_BEFORE_ROLLBACK = 'hooks-end-before-rollback';
 
 /**
  * Runs the runbook's health checks on a site: WorkloadsReady reads (never scales) within its
@@ -62,7 +64,13 @@ export async function runHooks(
 ): Promise<void> {
   const hooks = run.input.runbook.spec.hooks.filter((h) => h.phase === phase);
   if (hooks.length === 0) return;
-  const acts = siteActivities(site, 'storageWait');
+  // An abort waits for a running hook to end (a Job hook's Job is deleted; an exec hook's command
+  // cannot be stopped) before the operation rolls back: no hook acts after the rollback.
+  const acts = patched(HOOKS_END_BEFORE_ROLLBACK)
+    ? siteActivities(site, 'storageWait', {
+        cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      })
+    : siteActivities(site, 'storageWait');
   await run.act(`hooks-${phase}`, async () => {
     for (const hook of hooks) {
       try {
