@@ -31,7 +31,9 @@ export interface ControlOptions {
    * Temporal does not know it, as after its retention): lets a new operation take over the lock of
    * one that was terminated.
    */
-  operationStatus?: (holder: string) => Promise<{ running: boolean; status: string; closedAt?: Date } | undefined>;
+  operationStatus?: (
+    holder: string,
+  ) => Promise<{ running: boolean; status: string; closedAt?: Date } | undefined>;
   /** Plans the drills a schedule asks for, from the current runbooks and sites. */
   planDrills?: (request: DrillRequest) => Promise<PlannedDrills>;
 }
@@ -82,7 +84,9 @@ export function createControlActivities(witness: Witness, options: ControlOption
       if (!(err instanceof LockHeldError)) throw err;
       const refuse = (message: string, what: string) =>
         failure(FAILURE.precondition, 'witness', `application ${app}`, `${prefix}${message}`, what);
-      const holder = options.operationStatus ? await options.operationStatus(err.holder) : { running: true, status: '' };
+      const holder = options.operationStatus
+        ? await options.operationStatus(err.holder)
+        : { running: true, status: '' };
       if (holder?.running) throw refuse(err.message, next);
       const closedAt = holder?.closedAt?.getTime();
       if (closedAt !== undefined && Date.now() < closedAt + LOCK_TAKEOVER_GRACE_MS) {

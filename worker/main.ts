@@ -89,7 +89,8 @@ async function main(): Promise<void> {
       operationStatus: async (holder) => {
         // `<workflow id>/<run id>`, or a workflow id alone (a lock taken before locks named runs).
         const slash = holder.lastIndexOf('/');
-        const [id, runId] = slash < 0 ? [holder, undefined] : [holder.slice(0, slash), holder.slice(slash + 1)];
+        const [id, runId] =
+          slash < 0 ? [holder, undefined] : [holder.slice(0, slash), holder.slice(slash + 1)];
         try {
           const found = await temporal.client.workflow.getHandle(id, runId).describe();
           return {
