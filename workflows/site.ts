@@ -8,9 +8,11 @@
  */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
+  CancellationScope,
   condition,
   defineQuery,
   defineUpdate,
+  patched,
   setHandler,
   startChild,
   workflowInfo,
@@ -58,7 +60,10 @@ export interface SiteOperationReport {
   to: string;
   requestedBy: string;
   reason: string;
-  /** succeeded: every application did; partial: some did; failed: none did; running. */
+  /**
+   * succeeded: every application did; partial: some did; failed: none did; aborted: its approval
+   * was refused, or it was cancelled; running.
+   */
   outcome: 'running' | 'waiting-approval' | 'succeeded' | 'partial' | 'failed' | 'aborted';
   startedAt: string;
   endedAt?: string;
@@ -78,6 +83,15 @@ export function siteSwitchover(input: Omit<SiteOperationInput, 'operation'>): Pr
 export function siteFailover(input: Omit<SiteOperationInput, 'operation'>): Promise<SiteOperationReport> {
   return siteOperation({ ...input, operation: 'failover' });
 }
+
+/**
+ * patched() id: once the site operation is cancelled (through Temporal), no further application's
+ * operation starts. Those running were asked to stop with it (a child is cancelled with its parent's
+ * scope) and end on their own terms: before their point of no return they roll back.
+ */
+const CANCEL_STARTS_NOTHING = 'site-cancel-starts-nothing';
+
+const cancelled = (): boolean => CancellationScope.current().consideredCancelled;
 
 async function siteOperation(input: SiteOperationInput): Promise<SiteOperationReport> {
   const iso = () => new Date(Date.now()).toISOString();
@@ -174,6 +188,11 @@ async function siteOperation(input: SiteOperationInput): Promise<SiteOperationRe
           summary.error = `its dependency ${failedDep} did not succeed`;
           continue;
         }
+        if (cancelled() && patched(CANCEL_STARTS_NOTHING)) {
+          summary.outcome = 'not-started';
+          summary.error = 'the site operation was cancelled before it started';
+          continue;
+        }
         const p = runChild(input, runbook, summary, iso, approval).finally(() => running.delete(p));
         running.add(p);
       }
@@ -181,7 +200,13 @@ async function siteOperation(input: SiteOperationInput): Promise<SiteOperationRe
     }
   }
   const ok = report.apps.filter((a) => a.outcome === 'succeeded').length;
-  report.outcome = ok === report.apps.length ? 'succeeded' : ok === 0 ? 'failed' : 'partial';
+  report.outcome = cancelled()
+    ? 'aborted'
+    : ok === report.apps.length
+      ? 'succeeded'
+      : ok === 0
+        ? 'failed'
+        : 'partial';
   report.endedAt = iso();
   return report;
 }
