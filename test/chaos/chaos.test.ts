@@ -9,12 +9,14 @@
  */
 import { jest } from '@jest/globals';
 import type { WorkflowHandle } from '@temporalio/client';
+import { LOCK_TAKEOVER_GRACE_MS } from '../../activities/control.ts';
 import { createSiteActivities } from '../../activities/index.ts';
+import { UNSAFE_SWITCHES } from '../../activities/unsafe.ts';
 import { workloadRefs } from '../../activities/types.ts';
 import { CRD } from '../../common/k8s.ts';
 import { CONTROL_TASK_QUEUE } from '../../common/task-queues.ts';
 import { SAMPLE_APP } from '../../lab/seed.ts';
-import { sleep } from '../../common/wait.ts';
+import { sleep, waitUntil } from '../../common/wait.ts';
 import { fenceFor } from '../../config/fence.ts';
 import { loadConfig } from '../../config/load.ts';
 import type { CrashablePart } from '../../lab/lab.ts';
@@ -22,13 +24,18 @@ import { REPO_ROOT } from '../../lab/layout.ts';
 import { loadRunbookDir } from '../../planner/inputs.ts';
 import type { Runbook } from '../../runbook/types.ts';
 import type { OperationInput } from '../../workflows/engine.ts';
-import { operationWorkflowId } from '../../workflows/ids.ts';
+import { operationWorkflowId, siteOperationWorkflowId } from '../../workflows/ids.ts';
 import type { OperationReport } from '../../workflows/progress.ts';
+import type { SiteOperationReport } from '../../workflows/site.ts';
+import { createDrillSchedule, deleteDrillSchedule } from '../../api/schedules.ts';
+import type { AlertTriggerReport } from '../../workflows/alert.ts';
+import { grafanaBody, signedHeaders } from '../lab/alerts.ts';
 import { apiProxy, lab, resetSim, sim, status } from '../lab/helpers.ts';
 import { connectPivot, type LabPivot } from '../lab/temporal.ts';
 import {
   activeSite,
   approveWhenAsked,
+  askedForApproval,
   ChaosRecorder,
   checkAfter,
   PROFILE,
@@ -43,6 +50,7 @@ import {
   SplitBrainWatch,
   staleOperationStill,
 } from './invariants.ts';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 // A failover with a site cut off, its return, a reprotect and a failback take minutes.
@@ -87,10 +95,10 @@ afterAll(async () => {
   }
 }, 300_000);
 
-function input(from: string, to: string): OperationInput {
+function input(from: string, to: string, rb: Runbook = runbook): OperationInput {
   const config = loadConfig(lab.layout.configFile);
   return {
-    runbook,
+    runbook: rb,
     from,
     to,
     requestedBy: 'chaos',
@@ -103,12 +111,17 @@ function input(from: string, to: string): OperationInput {
 type OperationType = 'switchover' | 'failover' | 'reprotect' | 'failback';
 type CheckOptions = NonNullable<Parameters<typeof checkAfter>[6]>;
 
-function startOperation(operation: OperationType, from: string, to: string): Promise<WorkflowHandle> {
+function startOperation(
+  operation: OperationType,
+  from: string,
+  to: string,
+  rb: Runbook = runbook,
+): Promise<WorkflowHandle> {
   return pivot.client.workflow.start(operation, {
     taskQueue: CONTROL_TASK_QUEUE,
     workflowId: operationWorkflowId(APP),
     workflowIdConflictPolicy: 'USE_EXISTING',
-    args: [input(from, to)],
+    args: [input(from, to, rb)],
   });
 }
 
@@ -140,10 +153,11 @@ async function disturbedSwitchover(
   inject: (handle: WorkflowHandle) => Promise<void>,
   heal: () => Promise<void> = () => Promise.resolve(),
   options: CheckOptions = {},
+  rb: Runbook = runbook,
 ): Promise<{ violations: string[]; report: OperationReport }> {
   const { from, to, epoch } = await activeSite(pivot);
   const watch = await SplitBrainWatch.start();
-  const handle = await startOperation('switchover', from, to);
+  const handle = await startOperation('switchover', from, to, rb);
   await reachStep(handle, step);
   await inject(handle);
   await heal();
@@ -200,13 +214,15 @@ async function disturbedFailover(o: {
   step: string;
   inject: (sites: { from: string; to: string }) => Promise<void>;
   heal?: (sites: { from: string; to: string }) => Promise<void>;
+  /** How on-call approves (default: accepting a loss of up to 10 minutes). */
+  approve?: (handle: WorkflowHandle) => Promise<void>;
   options?: CheckOptions;
 }): Promise<{ violations: string[]; report: OperationReport; from: string; to: string }> {
   const { from, to, epoch } = await activeSite(pivot);
   const watch = await SplitBrainWatch.start();
   await lab.partitionSite(from);
   const handle = await startOperation('failover', from, to);
-  await approveWhenAsked(handle);
+  await (o.approve ?? approveWhenAsked)(handle);
   await reachStep(handle, o.step);
   await o.inject({ from, to });
   await o.heal?.({ from, to });
@@ -312,6 +328,15 @@ async function vrStates(site: string): Promise<string[]> {
     namespace: APP,
   })) as { items: Array<{ status?: { state?: string } }> };
   return [...new Set(list.items.map((v) => v.status?.state ?? 'Unknown'))];
+}
+
+/** The last sync times (ms) the application's replicas report on a site (NaN: none yet). */
+async function lastSyncTimes(site: string): Promise<number[]> {
+  const list = (await SITES[site]!.custom.listNamespacedCustomObject({
+    ...CRD.volumeReplication,
+    namespace: APP,
+  })) as { items: Array<{ status?: { lastSyncTime?: string } }> };
+  return list.items.map((v) => Date.parse(v.status?.lastSyncTime ?? ''));
 }
 
 /** Promotes the application's volumes on `site` and starts it there, at the current epoch. */
@@ -484,6 +509,122 @@ describe('chaos', () => {
       );
       expect(violations).toEqual([]);
       expect(report.outcome).toBe('succeeded');
+    });
+  });
+
+  describe('racing triggers of every kind', () => {
+    it('an alert storm, a drill schedule and 50 API starts at once: one operation moves the application, and the others end cleanly', async () => {
+      const s = await status();
+      const hooks = s.api.hooks!;
+      const { from, to, epoch } = await activeSite(pivot);
+      const rule = `${from}-down`; // the lab's rule: fail the application over from a lost site
+      const since = new Date();
+      const watch = await SplitBrainWatch.start();
+      const schedule = `chaos-race-${since.getTime()}`;
+      await createDrillSchedule(
+        pivot.client,
+        { name: schedule, apps: [APP], cron: '0 3 1 1 *', reason: 'chaos: racing triggers' },
+        'chaos',
+      );
+      try {
+        const labels = { alertname: 'DatacenterDown', datacenter: from };
+        const [alerts, starts] = await Promise.all([
+          Promise.all(
+            Array.from({ length: 50 }, (_, i) => {
+              const body = grafanaBody('firing', labels, `race ${since.getTime()} ${i}`);
+              return fetch(`${s.api.url}/hooks/grafana`, {
+                method: 'POST',
+                headers: signedHeaders(hooks, body),
+                body,
+              }).then((r) => r.status);
+            }),
+          ),
+          Promise.all(
+            Array.from({ length: 50 }, () =>
+              fetch(`${s.api.url}/v1/operations`, {
+                method: 'POST',
+                headers: {
+                  authorization: `Bearer ${s.api.tokens.operator!}`,
+                  'content-type': 'application/json',
+                },
+                body: JSON.stringify({
+                  operation: 'switchover',
+                  apps: [APP],
+                  to,
+                  reason: 'chaos: racing triggers',
+                }),
+              }).then((r) => r.status),
+            ),
+          ),
+          pivot.client.schedule.getHandle(`pivot-drill-schedule:${schedule}`).trigger(),
+        ]);
+        expect(alerts.filter((x) => x !== 202)).toEqual([]);
+        expect(starts.filter((x) => x !== 202 && x !== 409)).toEqual([]);
+
+        // Whichever trigger came first runs; the others attach to it. The API's starts usually win;
+        // the alert's failover wins when they take longer than its 5 s hold-down (each start
+        // plans against both sites), and then waits for on-call's approval, as it would at 3 a.m.
+        const handle = pivot.client.workflow.getHandle(operationWorkflowId(APP));
+        await waitUntil('an operation started by the racing triggers', async () => {
+          const d = await handle.describe().catch(() => undefined);
+          return (d !== undefined && d.startTime >= since) || 'none yet';
+        });
+        const winner = (await handle.describe()).type;
+        if (winner === 'failover') await approveWhenAsked(handle);
+        const report = (await handle.result()) as OperationReport;
+        // The alert's trigger, when it came second, attached to the running operation, or found
+        // nothing left to fail over once the application had moved.
+        const alert = (await pivot.client.workflow
+          .getHandle(`pivot-alert-${rule}`)
+          .result()) as AlertTriggerReport;
+        // The schedule's run carries the time it was triggered in its id.
+        const drillRuns: Array<{ drills: Array<{ outcome: string }> }> = [];
+        for await (const w of pivot.client.workflow.list({
+          query: `WorkflowType = 'scheduledDrill' AND StartTime > '${since.toISOString()}'`,
+        })) {
+          drillRuns.push(
+            (await pivot.client.workflow
+              .getHandle(w.workflowId, w.runId)
+              .result()) as (typeof drillRuns)[number],
+          );
+        }
+        expect(drillRuns).toHaveLength(1);
+        const runs: string[] = [];
+        for await (const w of pivot.client.workflow.list({
+          query: `WorkflowId = '${operationWorkflowId(APP)}' AND StartTime > '${since.toISOString()}'`,
+        })) {
+          runs.push(`${w.type} ${w.runId}`);
+        }
+        expect(runs).toHaveLength(1);
+        expect(report).toMatchObject({ operation: winner, from, to });
+        expect(['started', 'refused']).toContain(alert.outcome);
+        expect(drillRuns[0]!.drills.map((d) => d.outcome)).not.toContain('running');
+        const violations = await checkAfter(
+          recorder,
+          pivot,
+          {
+            scenario: 'racing triggers',
+            fault: 'an alert storm, a drill schedule and 50 API starts at once',
+          },
+          report,
+          watch,
+          epoch,
+        );
+        expect(violations).toEqual([]);
+        expect(report.outcome).toBe('succeeded');
+        // No drill left anything behind: its namespace is gone from the standby it ran on.
+        for (const site of [from, to]) {
+          const left = await SITES[site]!.core.listNamespace({ labelSelector: 'pivot.dev/drill' });
+          const names = left.items.filter((n) => !n.metadata?.deletionTimestamp).map((n) => n.metadata?.name);
+          expect(names).toEqual([]);
+        }
+        if (winner === 'failover') await reprotectAndReturn('racing triggers', from, to);
+      } finally {
+        await deleteDrillSchedule(pivot.client, schedule).catch(() => undefined);
+        // The alert suite after this one starts with the rule able to fire.
+        const holder = await pivot.witness.coolDownHolder(rule);
+        if (holder) await pivot.witness.releaseCoolDown(rule, holder);
+      }
     });
   });
 
@@ -662,6 +803,150 @@ describe('chaos', () => {
     });
   });
 
+  describe('an abort while a pre-fence hook runs', () => {
+    it('the switchover stops once the hook has ended, and the source serves again', async () => {
+      const { from } = await activeSite(pivot);
+      // A hook that would act 10 s later (flush and lock the database, say); in the lab an exec
+      // hook's command runs on this machine, in the site's exec directory.
+      const marker = join(lab.layout.kwokDir, `exec-${from}`, `pre-fence-hook-acted-${Date.now()}`);
+      const withHook: Runbook = {
+        ...runbook,
+        spec: {
+          ...runbook.spec,
+          hooks: [
+            ...runbook.spec.hooks,
+            {
+              name: 'lock-writes',
+              phase: 'pre-fence',
+              exec: {
+                selector: { 'app.kubernetes.io/name': 'mysql' },
+                command: ['sh', '-c', `sleep 10; touch ${marker}`],
+              },
+              timeout: '1m',
+              onError: 'fail',
+            },
+          ],
+        },
+      };
+      const { violations, report } = await disturbedSwitchover(
+        'decisions under stress',
+        'an abort from on-call while a pre-fence hook runs',
+        'hooks-pre-fence',
+        async (handle) => {
+          await sleep(1500); // the hook's command has started
+          await handle.executeUpdate('abort', { args: [{ by: 'chaos', reason: 'chaos: stop now' }] });
+        },
+        undefined,
+        {},
+        withHook,
+      );
+      expect(violations).toEqual([]);
+      expect(report.outcome).toBe('aborted');
+      expect(report.steps.find((s) => s.id === 'quiesce-source')?.state).toBe('pending');
+      // An exec'd command cannot be stopped through the Kubernetes API: the abort ended only once
+      // the hook had (its mark is there when the report is final), so no hook acts after it.
+      expect(existsSync(marker)).toBe(true);
+    });
+  });
+
+  describe('an operation terminated through Temporal', () => {
+    it.each(pick(['quiesce-source', 'final-sync'], ['quiesce-source']))(
+      'at %s: its lock is taken over once no step of it can still act, and the next switchover completes',
+      async (step) => {
+        const { from, to, epoch } = await activeSite(pivot);
+        const watch = await SplitBrainWatch.start();
+        const terminated = await startOperation('switchover', from, to);
+        await reachStep(terminated, step);
+        // Terminate runs no code of the workflow: no compensation, and its lock stays in the witness.
+        await terminated.terminate('chaos: terminated by hand');
+        const closedAt = (await terminated.describe()).closeTime!.getTime();
+        expect(await pivot.witness.lockHolder(APP)).toBe(
+          `${terminated.workflowId}/${(await terminated.describe()).runId}`,
+        );
+
+        // At once: refused, with when to start again (a step of the closed one may still be in flight).
+        const early = await settle(await startOperation('switchover', from, to));
+        expect(early.outcome).toBe('refused');
+        expect(early.error).toContain('may still have a step in flight');
+        expect(early.error).toContain(new Date(closedAt + LOCK_TAKEOVER_GRACE_MS).toISOString());
+
+        await sleep(Math.max(0, closedAt + LOCK_TAKEOVER_GRACE_MS - Date.now()) + 500);
+        const report = await settle(await startOperation('switchover', from, to));
+        const violations = await checkAfter(
+          recorder,
+          pivot,
+          { scenario: 'terminate', fault: 'a terminate through Temporal, then the same switchover', step },
+          report,
+          watch,
+          epoch,
+        );
+        expect(violations).toEqual([]);
+        expect(report.outcome).toBe('succeeded');
+        const audit = await pivot.witness.auditTrail(APP);
+        expect(audit.some((e) => e.action === 'lock-taken-over')).toBe(true);
+      },
+    );
+  });
+
+  describe("a site operation's parent is cancelled or terminated through Temporal", () => {
+    it.each(['cancel', 'terminate'] as const)(
+      '%s while the application moves: its operation ends on its own terms',
+      async (how) => {
+        const { from, to, epoch } = await activeSite(pivot);
+        const config = loadConfig(lab.layout.configFile);
+        const since = new Date();
+        const watch = await SplitBrainWatch.start();
+        const parent = await pivot.client.workflow.start('siteSwitchover', {
+          taskQueue: CONTROL_TASK_QUEUE,
+          workflowId: siteOperationWorkflowId(from),
+          args: [
+            {
+              from,
+              to,
+              runbooks: [runbook],
+              requestedBy: 'chaos',
+              reason: `chaos: the site operation's parent ${how}led`,
+              storageClassMap: config.storageClassMap,
+            },
+          ],
+        });
+        const child = pivot.client.workflow.getHandle(operationWorkflowId(APP));
+        await waitUntil(`the site operation to start ${APP}'s`, async () => {
+          const d = await child.describe().catch(() => undefined);
+          return (d !== undefined && d.startTime >= since) || 'not yet';
+        });
+        await reachStep(child, 'quiesce-source');
+        if (how === 'cancel') await parent.cancel();
+        else await parent.terminate('chaos: the site operation terminated by hand');
+        const report = await settle(child);
+        const violations = await checkAfter(
+          recorder,
+          pivot,
+          {
+            scenario: 'site operation',
+            fault: `the parent ${how}led through Temporal`,
+            step: 'quiesce-source',
+          },
+          report,
+          watch,
+          epoch,
+        );
+        expect(violations).toEqual([]);
+        // A cancel asks each running operation to stop (before its point of no return it rolls
+        // back); a terminate leaves them to finish (they are started with parentClosePolicy ABANDON).
+        expect(report.outcome).toBe(how === 'cancel' ? 'aborted' : 'succeeded');
+        if (how === 'cancel') {
+          // The site operation says it was aborted, with the application's own report.
+          const site = (await parent.result()) as SiteOperationReport;
+          expect(site.outcome).toBe('aborted');
+          expect(site.apps.map((a) => [a.app, a.outcome])).toEqual([[APP, 'aborted']]);
+        } else {
+          expect((await parent.describe()).status.name).toBe('TERMINATED');
+        }
+      },
+    );
+  });
+
   describe('clocks disagree', () => {
     it("the target's array clock runs 30 s ahead: the final sync refuses to prove anything from it", async () => {
       const { to } = await activeSite(pivot);
@@ -683,6 +968,49 @@ describe('chaos', () => {
       expect(result.violations).toEqual([]);
       expect(result.report.outcome).toBe('rolled-back');
       expect(result.report.error).toContain('its clock is ahead');
+    });
+
+    it("a failover while the target's array clock runs 30 s ahead: the loss is reported unbounded, never as none", async () => {
+      const { to } = await activeSite(pivot);
+      let result: Awaited<ReturnType<typeof disturbedFailover>>;
+      let firstApproval = '';
+      try {
+        await sim.setFaults({ clockSkewMs: { [to]: 30_000 } });
+        // Every replica has a sync stamped in the future before the source is cut off.
+        await waitUntil(
+          `syncs stamped ahead on ${to}`,
+          async () => (await lastSyncTimes(to)).every((t) => t > Date.now() + 10_000),
+          { timeoutMs: 60_000 },
+        );
+        result = await disturbedFailover({
+          scenario: 'clock skew',
+          fault: `${to}'s array clock 30 s ahead, the source cut off`,
+          step: 'fence-witness',
+          inject: () => Promise.resolve(),
+          approve: async (handle) => {
+            await askedForApproval(handle);
+            // A stamp in the future bounds nothing: the loss to accept is unbounded.
+            firstApproval = await handle
+              .executeUpdate('approve', { args: [{ by: 'chaos-approver', acceptDataLossMs: 600_000 }] })
+              .then(
+                () => 'approved',
+                (err: Error) => (err.cause instanceof Error ? err.cause.message : err.message),
+              );
+            if (firstApproval !== 'approved') {
+              await handle.executeUpdate('approve', {
+                args: [{ by: 'chaos-approver', acceptDataLossMs: Number.MAX_SAFE_INTEGER }],
+              });
+            }
+          },
+        });
+      } finally {
+        await resetSim();
+      }
+      expect(result.violations).toEqual([]);
+      expect(firstApproval).toContain('--accept-data-loss unbounded');
+      expect(result.report.outcome).toBe('succeeded');
+      expect(result.report.rpo?.windowMs).toBe(Number.MAX_SAFE_INTEGER);
+      await reprotectAndReturn('clock skew', result.from, result.to);
     });
 
     fullOnly.each([-30_000])(
@@ -724,7 +1052,7 @@ describe('chaos', () => {
             await sim.setFaults({ syncDurationMs: 6000 });
           },
           () => Promise.resolve(),
-          { mechanismOff: 'the final-sync proof' },
+          { mechanismOff: UNSAFE_SWITCHES['no-final-sync-proof'] },
         ));
       } finally {
         await resetSim();
@@ -756,7 +1084,7 @@ describe('chaos', () => {
           fault: 'the source cut off',
           step: 'promote-target',
           inject: () => Promise.resolve(),
-          options: { mechanismOff: 'the storage fence' },
+          options: { mechanismOff: UNSAFE_SWITCHES['no-storage-fence'] },
         });
       } finally {
         await lab.restartWorkers();
@@ -777,7 +1105,7 @@ describe('chaos', () => {
       let violations: string[];
       try {
         // After the promotion (whose witness write would refuse a stale epoch by itself): the guard alone stands.
-        ({ violations } = await staleEpochScenario('rebind-claims', 'the fencing epoch guard'));
+        ({ violations } = await staleEpochScenario('rebind-claims', UNSAFE_SWITCHES['no-epoch-guard']));
       } finally {
         await lab.restartWorkers();
       }

@@ -183,8 +183,14 @@ export async function checkAfter(
   return found;
 }
 
-/** Approves the operation (a failover's) once it asks, accepting whatever loss it states. */
+/** Approves the operation (a failover's) once it asks, accepting a loss of up to 10 minutes. */
 export async function approveWhenAsked(handle: WorkflowHandle): Promise<void> {
+  await askedForApproval(handle);
+  await handle.executeUpdate('approve', { args: [{ by: 'chaos-approver', acceptDataLossMs: 600_000 }] });
+}
+
+/** Waits until the operation asks for its approval. */
+export async function askedForApproval(handle: WorkflowHandle): Promise<void> {
   await waitUntil(
     'the operation to ask for approval',
     async () => {
@@ -193,7 +199,6 @@ export async function approveWhenAsked(handle: WorkflowHandle): Promise<void> {
     },
     { timeoutMs: 120_000, intervalMs: 200 },
   );
-  await handle.executeUpdate('approve', { args: [{ by: 'chaos-approver', acceptDataLossMs: 600_000 }] });
 }
 
 /**

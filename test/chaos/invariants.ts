@@ -5,6 +5,7 @@
  * exactly one site. Each check returns the violations it found (empty: the invariant held), so a
  * scenario can record them all before it fails.
  */
+import type * as k8s from '@kubernetes/client-node';
 import type { SiteApi } from '../../common/k8s.ts';
 import { CRD } from '../../common/k8s.ts';
 import { SAMPLE_APP } from '../../lab/seed.ts';
@@ -151,9 +152,9 @@ export async function servedFromOneSite(
   const fencedOn = (site: string) =>
     volumes.length > 0 && volumes.every((v) => v.copies.find((c) => c.site === site)?.fenced === true);
   for (const [name, api] of Object.entries(sites)) {
-    const sts = (await api.apps.listNamespacedStatefulSet({ namespace: NS })).items;
-    const deps = (await api.apps.listNamespacedDeployment({ namespace: NS })).items;
-    if ([...sts, ...deps].some((w) => (w.status?.readyReplicas ?? 0) > 0 || (w.spec?.replicas ?? 0) > 0)) {
+    if (
+      (await workloads(api)).some((w) => (w.status?.readyReplicas ?? 0) > 0 || (w.spec?.replicas ?? 0) > 0)
+    ) {
       serving.push(name);
     }
     const vrs = (await api.custom.listNamespacedCustomObject({
@@ -178,18 +179,23 @@ export async function servedFromOneSite(
   };
 }
 
+/** The application's StatefulSets and Deployments on a site. */
+async function workloads(api: SiteApi): Promise<Array<k8s.V1StatefulSet | k8s.V1Deployment>> {
+  const sts = (await api.apps.listNamespacedStatefulSet({ namespace: NS })).items;
+  const deps = (await api.apps.listNamespacedDeployment({ namespace: NS })).items;
+  return [...sts, ...deps];
+}
+
 /** What a stale operation could change on a site: its volumes' roles, its claims, its workloads. */
 export async function siteFootprint(api: SiteApi): Promise<string> {
   const vrs = (await api.custom.listNamespacedCustomObject({ ...CRD.volumeReplication, namespace: NS })) as {
     items: Array<{ metadata?: { name?: string }; spec?: { replicationState?: string } }>;
   };
   const claims = (await api.core.listNamespacedPersistentVolumeClaim({ namespace: NS })).items;
-  const sts = (await api.apps.listNamespacedStatefulSet({ namespace: NS })).items;
-  const deps = (await api.apps.listNamespacedDeployment({ namespace: NS })).items;
   return JSON.stringify({
     volumes: vrs.items.map((v) => `${v.metadata?.name}:${v.spec?.replicationState}`).sort(),
     claims: claims.map((c) => c.metadata?.name).sort(),
-    workloads: [...sts, ...deps].map((w) => `${w.metadata?.name}:${w.spec?.replicas ?? 0}`).sort(),
+    workloads: (await workloads(api)).map((w) => `${w.metadata?.name}:${w.spec?.replicas ?? 0}`).sort(),
   });
 }
 
@@ -215,13 +221,10 @@ export async function staleOperationStill(
  */
 export async function oldPrimaryStaysDown(api: SiteApi, site: string): Promise<Invariant> {
   const violations: string[] = [];
-  const running = async () => {
-    const sts = (await api.apps.listNamespacedStatefulSet({ namespace: NS })).items;
-    const deps = (await api.apps.listNamespacedDeployment({ namespace: NS })).items;
-    return [...sts, ...deps]
+  const running = async () =>
+    (await workloads(api))
       .filter((w) => (w.spec?.replicas ?? 0) > 0)
       .map((w) => `${w.metadata?.name}:${w.spec?.replicas}`);
-  };
   try {
     await waitUntil(
       `the site guard to keep ${site} down`,

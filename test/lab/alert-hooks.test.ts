@@ -6,11 +6,11 @@
  * unplanned failover, which waits for approval, completes after `pivot approve`, and is then
  * reprotected and failed back so that the lab is as before.
  */
-import { createHmac } from 'node:crypto';
 import { waitUntil } from '../../common/wait.ts';
 import type { LabStatus } from '../../lab/status.ts';
 import type { AlertTriggerReport } from '../../workflows/alert.ts';
 import type { OperationReport } from '../../workflows/progress.ts';
+import { grafanaBody, signedHeaders } from './alerts.ts';
 import { pivot as cli, resetSim, status } from './helpers.ts';
 import { connectPivot, type LabPivot } from './temporal.ts';
 
@@ -30,45 +30,12 @@ afterAll(async () => {
   await temporal?.close();
 });
 
-function grafanaBody(status: 'firing' | 'resolved', labels: Record<string, string>, extra = ''): string {
-  return JSON.stringify({
-    receiver: 'pivot',
-    status,
-    orgId: 1,
-    alerts: [
-      {
-        status,
-        labels,
-        annotations: { summary: `${labels['alertname']} ${extra}` },
-        startsAt: '2026-11-26T01:00:00Z',
-        endsAt: '0001-01-01T00:00:00Z',
-        generatorURL: 'http://grafana.example/alerting/1/view',
-        fingerprint: `fp-${Object.values(labels).join('-')}`,
-      },
-    ],
-    groupLabels: { alertname: labels['alertname'] },
-    commonLabels: labels,
-    commonAnnotations: {},
-    externalURL: 'http://grafana.example/',
-    version: '1',
-    groupKey: `{}:{alertname="${labels['alertname']}"}${extra}`,
-    truncatedAlerts: 0,
-    title: `[${status.toUpperCase()}] ${labels['alertname']}`,
-    state: status === 'firing' ? 'alerting' : 'ok',
-    message: extra,
-  });
-}
-
 function signed(
   body: string,
   ts = Math.floor(Date.now() / 1000),
   secret = hooks.hmacSecret,
 ): Record<string, string> {
-  return {
-    'content-type': 'application/json',
-    'x-grafana-alerting-signature': createHmac('sha256', secret).update(`${ts}:${body}`).digest('hex'),
-    [hooks.timestampHeader]: String(ts),
-  };
+  return signedHeaders(hooks, body, ts, secret);
 }
 
 async function deliver(
