@@ -889,6 +889,7 @@ describe('chaos', () => {
   });
 
   describe("a site operation's parent is cancelled or terminated through Temporal", () => {
+    const DONE = { cancel: 'cancelled', terminate: 'terminated' } as const;
     it.each(['cancel', 'terminate'] as const)(
       '%s while the application moves: its operation ends on its own terms',
       async (how) => {
@@ -905,7 +906,7 @@ describe('chaos', () => {
               to,
               runbooks: [runbook],
               requestedBy: 'chaos',
-              reason: `chaos: the site operation's parent ${how}led`,
+              reason: `chaos: the site operation's parent ${DONE[how]}`,
               storageClassMap: config.storageClassMap,
             },
           ],
@@ -924,7 +925,7 @@ describe('chaos', () => {
           pivot,
           {
             scenario: 'site operation',
-            fault: `the parent ${how}led through Temporal`,
+            fault: `the parent ${DONE[how]} through Temporal`,
             step: 'quiesce-source',
           },
           report,
