@@ -7,6 +7,7 @@
  * own. Job hooks are also exercised by every operation of orders (post-promote mysql-ping).
  */
 import * as k8s from '@kubernetes/client-node';
+import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Redis } from 'ioredis';
 import { createHookActivities } from '../../activities/hooks.ts';
@@ -164,5 +165,48 @@ describe('Job hooks', () => {
     const all = await jobs();
     expect(all).toHaveLength(3);
     for (const job of all) expect(job.metadata!.name!.length).toBeLessThanOrEqual(63);
+  });
+});
+
+describe('a Job hook whose operation is aborted', () => {
+  const ns = uniqueName('hook-abort');
+  const hook: Hook = {
+    name: 'lock-writes',
+    phase: 'pre-fence',
+    job: { image: 'busybox:1.37', command: ['sh', '-c', 'true'] },
+    timeout: '60s',
+    onError: 'fail',
+  };
+  const batch = dcA.kubeConfig.makeApiClient(k8s.BatchV1Api);
+
+  beforeAll(async () => {
+    await dcA.core.createNamespace({ body: { metadata: { name: ns } } });
+    // No pod can start: the Job stays running until it is deleted.
+    await dcA.core.createNamespacedResourceQuota({
+      namespace: ns,
+      body: { metadata: { name: 'no-pods' }, spec: { hard: { pods: '0' } } },
+    });
+  });
+
+  afterAll(async () => {
+    await deleteNamespace(dcA, ns);
+  });
+
+  it('deletes its Job, so that the hook cannot act after the roll-back', async () => {
+    const env = new MockActivityEnvironment({
+      workflowExecution: { workflowId: 'pivot-hooks-test', runId: uniqueName('run') },
+      activityId: '1',
+    });
+    const running = env.run(() => hooks.runJobHook(ctx, hook, ns, 60_000));
+    const live = async () =>
+      (
+        await batch.listNamespacedJob({ namespace: ns, labelSelector: 'pivot.dev/hook=lock-writes' })
+      ).items.filter((j) => !j.metadata?.deletionTimestamp);
+    await waitUntil('the hook to create its Job', async () => (await live()).length === 1, {
+      timeoutMs: 30_000,
+    });
+    env.cancel();
+    await expect(running).rejects.toBeInstanceOf(CancelledFailure);
+    await waitUntil('the Job to be deleted', async () => (await live()).length === 0, { timeoutMs: 30_000 });
   });
 });
