@@ -188,6 +188,8 @@ export function createClaimActivities(api: SiteApi, witness: Witness, pollMs = 5
             },
           });
         }
+        // The claim is not bound yet: a new one, or one a retry finds pending.
+        await nudgeBinder(api, replicaPvName(v));
       }
       for (;;) {
         const pending: string[] = [];
@@ -204,6 +206,22 @@ export function createClaimActivities(api: SiteApi, witness: Witness, pollMs = 5
       }
     },
   };
+}
+
+/**
+ * Wakes Kubernetes' volume binder for a PV pre-bound to a claim. Created before its claim, such a PV
+ * is seen by the binder while the claim does not exist yet, and the claim's own creation does not
+ * make it look again: the pair would wait for the binder's periodic resync (15 s by default). A
+ * change to the PV after the claim exists makes the binder sync it at once (docs/performance.md).
+ */
+async function nudgeBinder(api: SiteApi, pvName: string): Promise<void> {
+  await api.core.patchPersistentVolume(
+    {
+      name: pvName,
+      body: { metadata: { annotations: { 'pivot.dev/bind-requested': new Date().toISOString() } } },
+    },
+    mergePatch,
+  );
 }
 
 async function ensureRetain(api: SiteApi, pv: k8s.V1PersistentVolume): Promise<void> {

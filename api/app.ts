@@ -17,6 +17,7 @@ import type { Witness } from '../witness/witness.ts';
 import { Authenticator, createLimits, PERMISSIONS, requirePermission, type Principal } from './auth.ts';
 import {
   CLI_USER_AGENT,
+  MAX_CONCURRENCY,
   type AppStatus,
   type AppsResponse,
   drillSummary,
@@ -113,7 +114,7 @@ const optional = <K extends string, V>(name: K, value: V | undefined): { [P in K
   (value === undefined ? {} : { [name]: value }) as { [P in K]?: V };
 const isDrillMode = (v: unknown): v is 'clone' | 'switchover' => v === 'clone' || v === 'switchover';
 const isConcurrency = (v: unknown): v is number =>
-  Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 10;
+  Number.isInteger(v) && (v as number) >= 1 && (v as number) <= MAX_CONCURRENCY;
 
 export function createApp(deps: ApiDeps): express.Express {
   const { config, client, witness, metrics, log } = deps;
@@ -227,7 +228,12 @@ export function createApp(deps: ApiDeps): express.Express {
       const site = field(body, 'site', isString, 'a site name');
       const to = field(body, 'to', isString, 'a site name');
       const dryRun = field(body, 'dryRun', isBoolean, 'true or false') ?? false;
-      const concurrency = field(body, 'concurrency', isConcurrency, 'an integer from 1 to 10');
+      const concurrency = field(
+        body,
+        'concurrency',
+        isConcurrency,
+        `an integer from 1 to ${MAX_CONCURRENCY}`,
+      );
       const mode = field(body, 'mode', isDrillMode, 'clone or switchover (drills only)');
       if (mode && operation !== 'drill') throw new HttpError(400, 'invalid-request', 'mode: drills only');
       const principal = principalOf(res);

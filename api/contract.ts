@@ -9,6 +9,12 @@ import type { OperationReport } from '../workflows/progress.ts';
 import type { SiteOperationReport } from '../workflows/site.ts';
 import type { AppOperation, StartedOperation } from './operations.ts';
 
+/**
+ * The most applications a site operation moves at once within a wave. A datacenter's loss moves
+ * every application, and the figures (docs/performance.md) show the workers keep up with hundreds.
+ */
+export const MAX_CONCURRENCY = 500;
+
 export interface AppStatus {
   app: string;
   activeSite: string | null;
@@ -33,7 +39,7 @@ export interface OperationRequestBody {
   to?: string;
   reason: string;
   dryRun?: boolean;
-  /** Site operations: applications moved at once within a wave (1 to 10, default 2). */
+  /** Site operations: applications moved at once within a wave (1 to MAX_CONCURRENCY, default 2). */
   concurrency?: number;
   /** Drills: on clones (default), or a real switchover and failback (needs approval). */
   mode?: 'clone' | 'switchover';

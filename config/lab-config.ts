@@ -1,5 +1,5 @@
 /** The configuration `pivot lab up` writes for the lab (.lab/pivot.yaml). */
-import { REPO_ROOT, SITE_CLIENT_CIDRS, SITE_NAMES, type LabLayout } from '../lab/layout.ts';
+import { SITE_CLIENT_CIDRS, SITE_NAMES, type LabLayout } from '../lab/layout.ts';
 import { sha256Hex } from '../common/digest.ts';
 import type { JsonWebKey } from 'node:crypto';
 import { CONFIG_API_VERSION, CONFIG_KIND, type PivotConfig, type Role } from './types.ts';
@@ -59,7 +59,7 @@ export function labConfig(
       })),
       ...(secrets ? { oidc: { ...LAB_OIDC, jwksFile: layout.oidcJwksFile } } : {}),
     },
-    runbooks: { dir: `${REPO_ROOT}/runbooks` },
+    runbooks: { dir: layout.runbooksDir },
     ...(secrets
       ? {
           alerts: {

@@ -5,7 +5,17 @@
  * never left half-running by it.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { ROLES, type Role } from '../config/types.ts';
 import { dirname, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -83,6 +93,11 @@ export class Lab {
     } catch {
       return { binDir: '', bin: {} as ToolPaths['bin'], kubeVersion: '' };
     }
+  }
+
+  /** The kubeconfig that reaches a site's API server directly (not through the API proxy). */
+  kubeconfigFile(name: SiteName): string {
+    return this.sites(this.toolsOrPlaceholder()).kubeconfig(name);
   }
 
   site(name: SiteName): SiteApi {
@@ -226,6 +241,7 @@ export class Lab {
 
   /** The lab's PivotConfig; its content depends only on the layout and the tokens, so rewriting it changes nothing. */
   private writeConfig(sites: KwokSites): void {
+    linkRunbooks(this.layout.runbooksDir);
     writeFileSync(
       this.layout.configFile,
       stringify(labConfig(this.layout, (s) => this.proxiedKubeconfig(sites, s), this.secrets())),
@@ -713,4 +729,20 @@ export function labProcesses(labDir: string): number[] {
     }
   }
   return pids;
+}
+
+/**
+ * Links each of the checkout's runbooks into the lab's runbook directory (so that an edit shows at
+ * once), and drops links whose runbook is gone. Files of the directory's own are left alone.
+ */
+export function linkRunbooks(dir: string): void {
+  const source = join(REPO_ROOT, 'runbooks');
+  mkdirSync(dir, { recursive: true });
+  for (const f of readdirSync(dir)) {
+    const file = join(dir, f);
+    if (lstatSync(file).isSymbolicLink() && !existsSync(file)) rmSync(file);
+  }
+  for (const f of readdirSync(source).filter((n) => n.endsWith('.yaml') || n.endsWith('.yml'))) {
+    if (!existsSync(join(dir, f))) symlinkSync(join(source, f), join(dir, f));
+  }
 }

@@ -67,6 +67,11 @@ export interface LabLayout {
   hookSecretFile: string;
   /** The public keys of the lab's stand-in OIDC issuer (JWKS), which the API's config pins. */
   oidcJwksFile: string;
+  /**
+   * The lab's runbook directory: a link to each of the checkout's runbooks (edits show at once),
+   * and room for runbooks the lab's own tools add (the benchmark's applications).
+   */
+  runbooksDir: string;
   ports: LabPorts;
 }
 
@@ -93,6 +98,7 @@ export function labLayout(env: NodeJS.ProcessEnv = process.env): LabLayout {
     tokensFile: join(dir, 'api-tokens.json'),
     hookSecretFile: join(dir, 'alert-hmac-secret'),
     oidcJwksFile: join(dir, 'oidc-jwks.json'),
+    runbooksDir: join(dir, 'runbooks'),
     ports: {
       temporal: base + 233,
       temporalUi: base + 234,
