@@ -10,7 +10,7 @@ import { heartbeat } from '@temporalio/activity';
 import type * as k8s from '@kubernetes/client-node';
 import { isNotFound, mergePatch, type SiteApi } from '../common/k8s.ts';
 import { sleep } from '../common/wait.ts';
-import { observeSite, type SiteSnapshot } from '../planner/live-state.ts';
+import { observeClaimedVolumes, type SiteSnapshot } from '../planner/live-state.ts';
 import { resolveVolumes } from '../planner/resolve.ts';
 import type { Runbook } from '../runbook/types.ts';
 import type { Witness } from '../witness/witness.ts';
@@ -92,24 +92,11 @@ function pvDetails(pv: k8s.V1PersistentVolume): Partial<VolumeSpec> {
   return out;
 }
 
-/**
- * The runbook's replicated volumes on `api`'s site, from a snapshot of it plus its PVs as they
- * stand (one list): what describeVolumes returns and what a protection record should keep.
- */
-export async function describeSiteVolumes(
-  api: SiteApi,
-  runbook: Runbook,
-  snapshot: SiteSnapshot,
-): Promise<VolumeSpec[]> {
-  const pvs = await api.core.listPersistentVolume();
-  return volumeSpecs(runbook, snapshot, api.site, pvs.items);
-}
-
 export function createClaimActivities(api: SiteApi, witness: Witness, pollMs = 500) {
   return {
     /** The runbook's replicated volumes as they stand on this (the source) site. */
     async describeVolumes(runbook: Runbook): Promise<VolumeSpec[]> {
-      const snapshot = await observeSite(api, runbook.spec.namespaces);
+      const { snapshot, pvs } = await observeClaimedVolumes(api, runbook.spec.namespaces);
       if (!snapshot.reachable) {
         throw failure(
           FAILURE.unreachable,
@@ -119,7 +106,7 @@ export function createClaimActivities(api: SiteApi, witness: Witness, pollMs = 5
           'check the site',
         );
       }
-      return describeSiteVolumes(api, runbook, snapshot);
+      return volumeSpecs(runbook, snapshot, api.site, pvs);
     },
 
     /** Ensures each replica is bound to its claim on this (the target) site. */
@@ -189,16 +176,19 @@ export function createClaimActivities(api: SiteApi, witness: Witness, pollMs = 5
           });
         }
         // The claim is not bound yet: a new one, or one a retry finds pending.
-        await nudgeBinder(api, replicaPvName(v));
+        await nudgeBinder(api, v);
       }
-      for (;;) {
+      for (let round = 1; ; round++) {
         const pending: string[] = [];
         for (const v of volumes) {
           const pvc = await api.core.readNamespacedPersistentVolumeClaim({
             name: v.claim,
             namespace: v.namespace,
           });
-          if (pvc.status?.phase !== 'Bound') pending.push(`${v.claim}: ${pvc.status?.phase ?? 'no phase'}`);
+          if (pvc.status?.phase === 'Bound') continue;
+          pending.push(`${v.claim}: ${pvc.status?.phase ?? 'no phase'}`);
+          // The binder may have handled the claim before it saw the PV: ask again now and then.
+          if (round % 2 === 0) await nudgeBinder(api, v);
         }
         if (pending.length === 0) return;
         heartbeat({ pending });
@@ -209,15 +199,17 @@ export function createClaimActivities(api: SiteApi, witness: Witness, pollMs = 5
 }
 
 /**
- * Wakes Kubernetes' volume binder for a PV pre-bound to a claim. Created before its claim, such a PV
- * is seen by the binder while the claim does not exist yet, and the claim's own creation does not
- * make it look again: the pair would wait for the binder's periodic resync (15 s by default). A
- * change to the PV after the claim exists makes the binder sync it at once (docs/performance.md).
+ * Wakes Kubernetes' volume binder for a claim that names its PV. When the binder handles the new
+ * claim before its cache holds the PV (created a moment earlier), it leaves the claim Pending until
+ * its periodic resync (15 s by default); an event of the PV does not help, as a PV pre-bound by
+ * name leaves the binding to the claim's sync. A change to the claim makes the binder sync it again,
+ * and it binds in about 0.1 s (docs/performance.md).
  */
-async function nudgeBinder(api: SiteApi, pvName: string): Promise<void> {
-  await api.core.patchPersistentVolume(
+async function nudgeBinder(api: SiteApi, v: VolumeSpec): Promise<void> {
+  await api.core.patchNamespacedPersistentVolumeClaim(
     {
-      name: pvName,
+      name: v.claim,
+      namespace: v.namespace,
       body: { metadata: { annotations: { 'pivot.dev/bind-requested': new Date().toISOString() } } },
     },
     mergePatch,

@@ -63,11 +63,22 @@ export interface ApiDeps {
   witness: Witness;
   redis: Redis;
   gather: (selection: Selection) => Promise<Inputs>;
+  /**
+   * Every application's inputs for the status of the estate, shared by concurrent callers and at
+   * most STATUS_AGES.maxAgeMs old (api/shared-snapshot.ts); plans and operations always gather anew.
+   */
+  status: () => Promise<Inputs>;
   metrics: ApiMetrics;
   log: Logger;
 }
 
 export const BODY_LIMIT = '64kb';
+
+/**
+ * How stale the status of the estate (GET /v1/apps) may be: refreshed in the background once two
+ * seconds old, never served older than ten (against RPO objectives of tens of seconds and more).
+ */
+export const STATUS_AGES = { refreshAfterMs: 2000, maxAgeMs: 10_000 };
 
 class HttpError extends Error {
   constructor(
@@ -176,7 +187,7 @@ export function createApp(deps: ApiDeps): express.Express {
     '/v1/apps',
     can('read'),
     route(async (_req, res) => {
-      const inputs = await deps.gather({});
+      const inputs = await deps.status();
       const apps = await Promise.all(
         inputs.runbooks.map(async (runbook): Promise<AppStatus> => {
           const name = runbook.metadata.name;
@@ -208,7 +219,7 @@ export function createApp(deps: ApiDeps): express.Express {
           };
         }),
       );
-      res.json({ apps } satisfies AppsResponse);
+      res.json({ apps, observedAt: new Date(inputs.live.takenAt).toISOString() } satisfies AppsResponse);
     }),
   );
 

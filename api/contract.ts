@@ -30,6 +30,8 @@ export interface AppStatus {
 
 export interface AppsResponse {
   apps: AppStatus[];
+  /** When both sites were read: a snapshot every caller shares, at most 10 s old. */
+  observedAt: string;
 }
 
 export interface OperationRequestBody {

@@ -3,17 +3,20 @@
  * `pivot lab up` runs it as the lab's `api` daemon.
  */
 import { parseArgs } from 'node:util';
+import { identifyProcess } from '../common/k8s.ts';
 import { createLogger } from '../common/logging.ts';
 import { findConfig, loadConfig } from '../config/load.ts';
 import { gatherInputsFor } from '../planner/inputs.ts';
 import { witnessFor, witnessRedis } from '../witness/connect.ts';
-import { createApp } from './app.ts';
+import { createApp, STATUS_AGES } from './app.ts';
+import { sharedSnapshot } from './shared-snapshot.ts';
 import { ApiMetrics } from './metrics.ts';
 import { connectClient } from './operations.ts';
 
 const { values } = parseArgs({ options: { config: { type: 'string' } } });
 const config = loadConfig(findConfig(values.config).file);
 const log = createLogger('api');
+identifyProcess('api');
 const redis = witnessRedis(config);
 const { client, close } = await connectClient(config);
 const app = createApp({
@@ -22,6 +25,7 @@ const app = createApp({
   witness: witnessFor(config, redis),
   redis,
   gather: (selection) => gatherInputsFor(config, selection),
+  status: sharedSnapshot(() => gatherInputsFor(config, {}), STATUS_AGES),
   metrics: new ApiMetrics(),
   log,
 });

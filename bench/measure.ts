@@ -66,14 +66,33 @@ function safe(read: () => number): number {
   }
 }
 
-/** The requests the API proxy forwarded to each site so far. */
+/** The requests the API proxy forwarded so far, by `<site> <user agent>`. */
 export async function forwardedRequests(proxy: ApiProxyClient): Promise<Record<string, number>> {
   const report = await proxy.report();
-  return Object.fromEntries(Object.entries(report).map(([site, r]) => [site, r.counters.forwarded]));
+  return Object.fromEntries(
+    Object.entries(report).flatMap(([site, r]) =>
+      Object.entries(r.counters.forwardedBy).map(([agent, n]) => [`${site} ${agent}`, n]),
+    ),
+  );
 }
 
 export function delta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+}
+
+/** Pivot's requests (its processes name themselves pivot-*), summed by site or by component. */
+export function pivotRequests(
+  counts: Record<string, number>,
+  by: 'site' | 'component',
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, n] of Object.entries(counts)) {
+    const [site, agent] = key.split(' ') as [string, string];
+    if (!agent.startsWith('pivot-') || n === 0) continue;
+    const k = by === 'site' ? site : agent.slice('pivot-'.length);
+    out[k] = (out[k] ?? 0) + n;
+  }
+  return out;
 }
 
 /** The q-quantile (0..1) of the values, nearest rank; undefined for none. */

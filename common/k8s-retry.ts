@@ -66,9 +66,11 @@ export class RetryingHttpLibrary implements k8s.PromiseHttpLibrary {
       attempt: number;
       reason: string;
     }) => void,
+    private readonly userAgent?: string,
   ) {}
 
   async send(request: k8s.RequestContext): Promise<k8s.ResponseContext> {
+    if (this.userAgent) request.setHeaderParam('User-Agent', this.userAgent);
     const callerSignal = request.getSignal();
     for (let attempt = 0; ; attempt += 1) {
       const timeout = AbortSignal.timeout(this.policy.timeoutMs);
@@ -106,12 +108,13 @@ export class RetryingHttpLibrary implements k8s.PromiseHttpLibrary {
 export function retryingConfiguration(
   kubeConfig: k8s.KubeConfig,
   policy: ApiRetryPolicy = API_RETRY,
+  userAgent?: string,
 ): k8s.Configuration {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig names no current cluster');
   return k8s.createConfiguration({
     baseServer: new k8s.ServerConfiguration(cluster.server, {}),
     authMethods: { default: kubeConfig },
-    httpApi: k8s.wrapHttpLibrary(new RetryingHttpLibrary(policy)),
+    httpApi: k8s.wrapHttpLibrary(new RetryingHttpLibrary(policy, undefined, userAgent)),
   });
 }

@@ -27,12 +27,23 @@ class ObjectApi extends k8s.KubernetesObjectApi {
   }
 }
 
+/**
+ * The User-Agent of this process's Kubernetes requests: `pivot-<component>` (api, worker-control,
+ * worker-dc-a, ...), set once at start by each process, so that a site's audit log and the lab's
+ * API proxy tell Pivot's parts from each other and from everyone else.
+ */
+let userAgent = 'pivot';
+
+export function identifyProcess(component: string): void {
+  userAgent = `pivot-${component}`;
+}
+
 export function connectSite(site: string, kubeconfigPath: string, context?: string): SiteApi {
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromFile(kubeconfigPath);
   if (context) kubeConfig.setCurrentContext(context);
   // Every client rides out transient refusals and bounds each request (common/k8s-retry.ts).
-  const config = retryingConfiguration(kubeConfig);
+  const config = retryingConfiguration(kubeConfig, undefined, userAgent);
   return {
     site,
     kubeConfig,

@@ -163,8 +163,95 @@ async function listOrEmpty<T>(list: () => Promise<{ items: T[] }>): Promise<T[]>
   }
 }
 
+/**
+ * Up to this many namespaces, a snapshot lists each one's objects (five requests a namespace);
+ * beyond, it lists each kind across the site once and keeps the namespaces' objects (five requests
+ * in all), so that the status of hundreds of applications costs what the status of a few does.
+ */
+export const PER_NAMESPACE_LISTS_UP_TO = 4;
+
+interface NamespaceLists {
+  pvcs: k8s.V1PersistentVolumeClaim[];
+  vrs: RawReplication[];
+  sts: k8s.V1StatefulSet[];
+  deps: k8s.V1Deployment[];
+  svcs: k8s.V1Service[];
+}
+
+async function listIn(api: SiteApi, namespace: string): Promise<NamespaceLists> {
+  const [pvcs, vrs, sts, deps, svcs] = await Promise.all([
+    listOrEmpty(() => api.core.listNamespacedPersistentVolumeClaim({ namespace })),
+    listOrEmpty(
+      async () =>
+        (await api.custom.listNamespacedCustomObject({ ...CRD.volumeReplication, namespace })) as {
+          items: RawReplication[];
+        },
+    ),
+    listOrEmpty(() => api.apps.listNamespacedStatefulSet({ namespace })),
+    listOrEmpty(() => api.apps.listNamespacedDeployment({ namespace })),
+    listOrEmpty(() => api.core.listNamespacedService({ namespace })),
+  ]);
+  return { pvcs, vrs, sts, deps, svcs };
+}
+
+/** The same as listIn for each of `namespaces`, from one list of each kind across the site. */
+async function listAcross(api: SiteApi, namespaces: string[]): Promise<NamespaceLists[]> {
+  const [pvcs, vrs, sts, deps, svcs] = await Promise.all([
+    listOrEmpty(() => api.core.listPersistentVolumeClaimForAllNamespaces()),
+    listOrEmpty(
+      async () =>
+        (await api.custom.listCustomObjectForAllNamespaces({ ...CRD.volumeReplication })) as {
+          items: RawReplication[];
+        },
+    ),
+    listOrEmpty(() => api.apps.listStatefulSetForAllNamespaces()),
+    listOrEmpty(() => api.apps.listDeploymentForAllNamespaces()),
+    listOrEmpty(() => api.core.listServiceForAllNamespaces()),
+  ]);
+  const byNamespace = <T extends { metadata?: { namespace?: string } }>(items: T[]) => {
+    const groups = new Map<string, T[]>();
+    for (const item of items) {
+      const ns = item.metadata?.namespace ?? '';
+      const group = groups.get(ns);
+      if (group) group.push(item);
+      else groups.set(ns, [item]);
+    }
+    return (ns: string) => groups.get(ns) ?? [];
+  };
+  const [p, v, s, d, sv] = [
+    byNamespace(pvcs),
+    byNamespace(vrs),
+    byNamespace(sts),
+    byNamespace(deps),
+    byNamespace(svcs),
+  ];
+  return namespaces.map((ns) => ({ pvcs: p(ns), vrs: v(ns), sts: s(ns), deps: d(ns), svcs: sv(ns) }));
+}
+
 /** Reads what the runbooks' namespaces hold on one site. An unreachable site is recorded, not thrown. */
 export async function observeSite(api: SiteApi, namespaces: string[]): Promise<SiteSnapshot> {
+  return (await readSite(api, namespaces, 'plan')).snapshot;
+}
+
+/**
+ * What a step or the site guard needs of an application's volumes, at a cost that does not grow
+ * with the site: the namespaces' objects, and only the PVs their claims are bound to (read by
+ * name), given raw too (for what the snapshot does not keep of them). No CRDs, no storage classes:
+ * those are for plans and drift. A site holds every protected application's PVs, so listing them
+ * all for each application would make a site operation's reads grow with the square of its size.
+ */
+export async function observeClaimedVolumes(
+  api: SiteApi,
+  namespaces: string[],
+): Promise<{ snapshot: SiteSnapshot; pvs: k8s.V1PersistentVolume[] }> {
+  return readSite(api, namespaces, 'claimed');
+}
+
+async function readSite(
+  api: SiteApi,
+  namespaces: string[],
+  scope: 'plan' | 'claimed',
+): Promise<{ snapshot: SiteSnapshot; pvs: k8s.V1PersistentVolume[] }> {
   const empty: SiteSnapshot = {
     site: api.site,
     reachable: false,
@@ -178,35 +265,31 @@ export async function observeSite(api: SiteApi, namespaces: string[]): Promise<S
   };
   try {
     const ext = api.client(k8s.ApiextensionsV1Api);
-    const [crds, classes, pvs] = await Promise.all([
-      ext.listCustomResourceDefinition(),
-      api.storage.listStorageClass(),
-      api.core.listPersistentVolume(),
-    ]);
+    const [crds, classes, allPvs] =
+      scope === 'plan'
+        ? await Promise.all([
+            ext.listCustomResourceDefinition(),
+            api.storage.listStorageClass(),
+            api.core.listPersistentVolume(),
+          ])
+        : [undefined, undefined, undefined];
     const snapshot: SiteSnapshot = {
       ...empty,
       reachable: true,
-      crds: crds.items.map((c) => c.metadata?.name ?? ''),
-      storageClasses: classes.items.map((c) => ({
-        name: c.metadata?.name ?? '',
-        provisioner: c.provisioner,
-        reclaimPolicy: c.reclaimPolicy ?? 'Delete',
-      })),
-      volumes: pvs.items.map(volumeState),
+      crds: crds?.items.map((c) => c.metadata?.name ?? '') ?? [],
+      storageClasses:
+        classes?.items.map((c) => ({
+          name: c.metadata?.name ?? '',
+          provisioner: c.provisioner,
+          reclaimPolicy: c.reclaimPolicy ?? 'Delete',
+        })) ?? [],
     };
-    for (const namespace of namespaces) {
-      const [pvcs, vrs, sts, deps, svcs] = await Promise.all([
-        listOrEmpty(() => api.core.listNamespacedPersistentVolumeClaim({ namespace })),
-        listOrEmpty(
-          async () =>
-            (await api.custom.listNamespacedCustomObject({ ...CRD.volumeReplication, namespace })) as {
-              items: RawReplication[];
-            },
-        ),
-        listOrEmpty(() => api.apps.listNamespacedStatefulSet({ namespace })),
-        listOrEmpty(() => api.apps.listNamespacedDeployment({ namespace })),
-        listOrEmpty(() => api.core.listNamespacedService({ namespace })),
-      ]);
+    const lists =
+      namespaces.length > PER_NAMESPACE_LISTS_UP_TO
+        ? await listAcross(api, namespaces)
+        : await Promise.all(namespaces.map((namespace) => listIn(api, namespace)));
+    for (const [i, namespace] of namespaces.entries()) {
+      const { pvcs, vrs, sts, deps, svcs } = lists[i]!;
       snapshot.claims.push(...pvcs.map(claimState));
       snapshot.replications.push(...vrs.map(replicationState));
       for (const [kind, items] of [
@@ -225,10 +308,34 @@ export async function observeSite(api: SiteApi, namespaces: string[]): Promise<S
       }
       snapshot.services.push(...svcs.map((s) => ({ namespace, name: s.metadata?.name ?? '' })));
     }
-    return snapshot;
+    const pvs =
+      allPvs?.items ??
+      (await readClaimedPvs(
+        api,
+        lists.flatMap((l) => l.pvcs),
+      ));
+    snapshot.volumes = pvs.map(volumeState);
+    return { snapshot, pvs };
   } catch (err) {
-    return { ...empty, error: err instanceof Error ? err.message : String(err) };
+    return { snapshot: { ...empty, error: err instanceof Error ? err.message : String(err) }, pvs: [] };
   }
+}
+
+/** The PVs the claims are bound to; one deleted meanwhile is left out, as a list would. */
+async function readClaimedPvs(
+  api: SiteApi,
+  pvcs: k8s.V1PersistentVolumeClaim[],
+): Promise<k8s.V1PersistentVolume[]> {
+  const names = [...new Set(pvcs.map((c) => c.spec?.volumeName).filter((n): n is string => !!n))];
+  const read = await Promise.all(
+    names.map((name) =>
+      api.core.readPersistentVolume({ name }).catch((err: unknown) => {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }),
+    ),
+  );
+  return read.filter((pv): pv is k8s.V1PersistentVolume => !!pv);
 }
 
 export async function observe(apis: SiteApi[], namespaces: string[], now = Date.now()): Promise<LiveState> {

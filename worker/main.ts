@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { Runtime } from '@temporalio/worker';
 import { createLogger } from '../common/logging.ts';
-import { connectSite } from '../common/k8s.ts';
+import { connectSite, identifyProcess } from '../common/k8s.ts';
 import { findConfig, loadConfig } from '../config/load.ts';
 import { isUnsafeSwitch, switchOff, UNSAFE_SWITCHES } from '../activities/unsafe.ts';
 import {
@@ -74,7 +74,9 @@ async function main(): Promise<void> {
       },
     });
   }
-  const log = createLogger(role === 'control' ? 'worker-control' : `worker-${siteName}`);
+  const component = role === 'control' ? 'worker-control' : `worker-${siteName}`;
+  const log = createLogger(component);
+  identifyProcess(component);
   const redis = witnessRedis(config);
   const witness = witnessFor(config, redis);
   const connection = await connectTemporal(config.temporal);

@@ -14,11 +14,11 @@
 import type { Logger } from '../common/logging.ts';
 import type { SiteApi } from '../common/k8s.ts';
 import { loadRunbookDir } from '../planner/inputs.ts';
-import { observeSite, type SiteSnapshot } from '../planner/live-state.ts';
+import { observeClaimedVolumes, type SiteSnapshot } from '../planner/live-state.ts';
 import { resolveVolumes } from '../planner/resolve.ts';
 import type { Runbook } from '../runbook/types.ts';
 import type { Witness } from '../witness/witness.ts';
-import { describeSiteVolumes } from '../activities/claims.ts';
+import { volumeSpecs } from '../activities/claims.ts';
 import { createSiteStateActivities } from '../activities/site-state.ts';
 import { createWorkloadActivities } from '../activities/workloads.ts';
 import { workloadKey, workloadRefs, type WorkloadRef } from '../activities/types.ts';
@@ -101,7 +101,7 @@ export class SiteGuard {
       return { app, action: 'kept-down', detail: running.join(', ') };
     }
     // Active here, or (before any operation) primary here: keep the protection record fresh.
-    const snapshot = await observeSite(this.api, runbook.spec.namespaces);
+    const { snapshot, pvs } = await observeClaimedVolumes(this.api, runbook.spec.namespaces);
     if (!snapshot.reachable) return { app, action: 'none', detail: 'site not observable' };
     if (!this.isPrimary(runbook, snapshot))
       return { app, action: 'none', detail: 'volumes not primary here' };
@@ -109,7 +109,7 @@ export class SiteGuard {
     if (Object.values(replicas).every((n) => n === 0)) return { app, action: 'none', detail: 'stopped' };
     await this.witness.recordProtection(app, {
       site,
-      volumes: await describeSiteVolumes(this.api, runbook, snapshot),
+      volumes: volumeSpecs(runbook, snapshot, site, pvs),
       replicas,
     });
     return { app, action: 'recorded' };
@@ -123,7 +123,7 @@ export class SiteGuard {
   }
 
   private async primaryHere(runbook: Runbook): Promise<boolean> {
-    const snapshot = await observeSite(this.api, runbook.spec.namespaces);
+    const { snapshot } = await observeClaimedVolumes(this.api, runbook.spec.namespaces);
     // Unobservable: the guard cannot tell, so it keeps its hands off.
     return !snapshot.reachable || this.isPrimary(runbook, snapshot);
   }

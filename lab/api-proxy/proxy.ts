@@ -31,11 +31,23 @@ export interface SiteCounters {
   drops: number;
   blackholed: number;
   delayed: number;
+  /**
+   * Requests forwarded, by the client's User-Agent (Pivot's processes each name themselves: see
+   * common/k8s.ts), so that a benchmark can tell what each part of Pivot asked of the site.
+   */
+  forwardedBy: Record<string, number>;
 }
 
 export class SiteProxy {
   faults: ApiFaults = { ...NO_FAULTS };
-  readonly counters: SiteCounters = { forwarded: 0, errors: 0, drops: 0, blackholed: 0, delayed: 0 };
+  readonly counters: SiteCounters = {
+    forwarded: 0,
+    errors: 0,
+    drops: 0,
+    blackholed: 0,
+    delayed: 0,
+    forwardedBy: {},
+  };
   private readonly held = new Set<Socket>();
   private readonly agent: https.Agent;
   private server?: https.Server;
@@ -84,6 +96,13 @@ export class SiteProxy {
     this.held.clear();
   }
 
+  private count(req: http.IncomingMessage): void {
+    this.counters.forwarded += 1;
+    // The product part of the User-Agent only (kubectl adds its version and platform).
+    const agent = (req.headers['user-agent'] ?? 'unknown').split(' ')[0]!.slice(0, 64);
+    this.counters.forwardedBy[agent] = (this.counters.forwardedBy[agent] ?? 0) + 1;
+  }
+
   private verdict(req: http.IncomingMessage): Verdict {
     const v = decide(this.faults, `${req.method ?? 'GET'} ${req.url ?? '/'}`, this.draw());
     if (isFault(v) && this.faults.count !== undefined) {
@@ -110,7 +129,7 @@ export class SiteProxy {
         this.counters.errors += 1;
         this.answerError(res, v.status);
       } else {
-        this.counters.forwarded += 1;
+        this.count(req);
         this.forward(req, res);
       }
     }, v.delayMs);
@@ -137,7 +156,7 @@ export class SiteProxy {
         socket.end(`HTTP/1.1 ${v.status} Injected\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
         return;
       }
-      this.counters.forwarded += 1;
+      this.count(req);
       const upstream = https.request({
         host: '127.0.0.1',
         port: this.site.upstreamPort,
