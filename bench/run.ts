@@ -173,7 +173,7 @@ export async function runBench(lab: Lab, options: BenchOptions): Promise<BenchRe
         outcome: pivot.report.outcome,
         wallSeconds: pivot.wallSeconds,
         rtoSeconds: stats(
-          pivot.report.apps.map((a) => (a.report?.rtoMs ?? NaN) / 1000).filter((x) => !Number.isNaN(x)),
+          pivot.report.apps.map((a) => (a.result?.rtoMs ?? NaN) / 1000).filter((x) => !Number.isNaN(x)),
         ),
         steps: stepFigures(pivot.report),
         kubeRequests: pivot.kubeRequests,
@@ -446,7 +446,7 @@ function floorOf(lab: Lab, waves: number, operation: BenchOptions['operation']):
 function stepFigures(report: SiteOperationReport): BenchResult['pivot']['steps'] {
   const byStep = new Map<string, number[]>();
   for (const app of report.apps) {
-    for (const step of app.report?.steps ?? []) {
+    for (const step of app.result?.steps ?? []) {
       if (step.durationMs === undefined) continue;
       byStep.set(step.id, [...(byStep.get(step.id) ?? []), step.durationMs / 1000]);
     }

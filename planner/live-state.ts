@@ -229,14 +229,19 @@ async function listAcross(api: SiteApi, namespaces: string[]): Promise<Namespace
 }
 
 /** Reads what the runbooks' namespaces hold on one site. An unreachable site is recorded, not thrown. */
-export async function observeSite(api: SiteApi, namespaces: string[]): Promise<SiteSnapshot> {
-  return (await readSite(api, namespaces, 'plan')).snapshot;
+export async function observeSite(
+  api: SiteApi,
+  namespaces: string[],
+  perNamespaceUpTo = PER_NAMESPACE_LISTS_UP_TO,
+): Promise<SiteSnapshot> {
+  return (await readSite(api, namespaces, 'plan', perNamespaceUpTo)).snapshot;
 }
 
 /**
  * What a step or the site guard needs of an application's volumes, at a cost that does not grow
  * with the site: the namespaces' objects, and only the PVs their claims are bound to (read by
- * name), given raw too (for what the snapshot does not keep of them). No CRDs, no storage classes:
+ * name; past PER_NAMESPACE_LISTS_UP_TO namespaces, one list of the site's PVs is cheaper), given
+ * raw too (for what the snapshot does not keep of them). No CRDs, no storage classes:
  * those are for plans and drift. A site holds every protected application's PVs, so listing them
  * all for each application would make a site operation's reads grow with the square of its size.
  */
@@ -244,13 +249,14 @@ export async function observeClaimedVolumes(
   api: SiteApi,
   namespaces: string[],
 ): Promise<{ snapshot: SiteSnapshot; pvs: k8s.V1PersistentVolume[] }> {
-  return readSite(api, namespaces, 'claimed');
+  return readSite(api, namespaces, 'claimed', PER_NAMESPACE_LISTS_UP_TO);
 }
 
 async function readSite(
   api: SiteApi,
   namespaces: string[],
   scope: 'plan' | 'claimed',
+  perNamespaceUpTo: number,
 ): Promise<{ snapshot: SiteSnapshot; pvs: k8s.V1PersistentVolume[] }> {
   const empty: SiteSnapshot = {
     site: api.site,
@@ -285,7 +291,7 @@ async function readSite(
         })) ?? [],
     };
     const lists =
-      namespaces.length > PER_NAMESPACE_LISTS_UP_TO
+      namespaces.length > perNamespaceUpTo
         ? await listAcross(api, namespaces)
         : await Promise.all(namespaces.map((namespace) => listIn(api, namespace)));
     for (const [i, namespace] of namespaces.entries()) {
@@ -308,12 +314,15 @@ async function readSite(
       }
       snapshot.services.push(...svcs.map((s) => ({ namespace, name: s.metadata?.name ?? '' })));
     }
+    // A few namespaces: their claims' PVs by name. Many (the site guard's pass): one list is cheaper.
     const pvs =
       allPvs?.items ??
-      (await readClaimedPvs(
-        api,
-        lists.flatMap((l) => l.pvcs),
-      ));
+      (namespaces.length > perNamespaceUpTo
+        ? (await api.core.listPersistentVolume()).items
+        : await readClaimedPvs(
+            api,
+            lists.flatMap((l) => l.pvcs),
+          ));
     snapshot.volumes = pvs.map(volumeState);
     return { snapshot, pvs };
   } catch (err) {

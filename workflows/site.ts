@@ -51,7 +51,32 @@ export interface SiteAppSummary {
   startedAt?: string;
   endedAt?: string;
   error?: string;
-  report?: OperationReport;
+  /**
+   * What the application's own report says in brief. The whole report stays with its workflow
+   * (`pivot report <app>`): hundreds of them in the site's report would outgrow what Temporal
+   * carries in one payload (2 MB).
+   */
+  result?: AppResult;
+}
+
+export interface AppResult {
+  rtoMs?: number;
+  rpoWindowMs?: number;
+  epochAfter?: number;
+  steps: Array<{ id: string; state: string; durationMs?: number }>;
+}
+
+function brief(report: OperationReport): AppResult {
+  return {
+    ...(report.rtoMs !== undefined ? { rtoMs: report.rtoMs } : {}),
+    ...(report.rpo ? { rpoWindowMs: report.rpo.windowMs } : {}),
+    ...(report.epochAfter !== undefined ? { epochAfter: report.epochAfter } : {}),
+    steps: report.steps.map((s) => ({
+      id: s.id,
+      state: s.state,
+      ...(s.durationMs !== undefined ? { durationMs: s.durationMs } : {}),
+    })),
+  };
 }
 
 export interface SiteOperationReport {
@@ -255,7 +280,7 @@ async function runChild(
   }
   try {
     const result = (await child.result()) as OperationReport;
-    summary.report = result;
+    summary.result = brief(result);
     summary.outcome = result.outcome;
     if (result.error) summary.error = result.error;
   } catch (err) {
