@@ -10,10 +10,14 @@ import type { SiteOperationReport } from '../workflows/site.ts';
 import type { AppOperation, StartedOperation } from './operations.ts';
 
 /**
- * The most applications a site operation moves at once within a wave. A datacenter's loss moves
- * every application, and the figures (docs/performance.md) show the workers keep up with hundreds.
+ * The most applications a site operation moves at once within a wave, and how many unless asked.
+ * A datacenter's loss moves every application: two at a time (the first default), a wave of a
+ * hundred takes fifty rounds of a whole application's RTO. Twenty at a time keeps a wave's load on
+ * a site's API server below what the benchmark ran at (34 at once, docs/performance.md); an on-call
+ * engineer may ask for more.
  */
 export const MAX_CONCURRENCY = 500;
+export const DEFAULT_CONCURRENCY = 20;
 
 export interface AppStatus {
   app: string;
@@ -41,7 +45,7 @@ export interface OperationRequestBody {
   to?: string;
   reason: string;
   dryRun?: boolean;
-  /** Site operations: applications moved at once within a wave (1 to MAX_CONCURRENCY, default 2). */
+  /** Site operations: applications moved at once within a wave (1 to MAX_CONCURRENCY, default DEFAULT_CONCURRENCY). */
   concurrency?: number;
   /** Drills: on clones (default), or a real switchover and failback (needs approval). */
   mode?: 'clone' | 'switchover';

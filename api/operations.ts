@@ -13,6 +13,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { CONTROL_TASK_QUEUE } from '../common/task-queues.ts';
+import { DEFAULT_CONCURRENCY } from './contract.ts';
 import { fenceFor } from '../config/fence.ts';
 import type { PivotConfig } from '../config/types.ts';
 import { SelectionError, type Inputs } from '../planner/inputs.ts';
@@ -208,7 +209,7 @@ export async function startOperations(
       from: site,
       to,
       runbooks: runbooks.filter((r) => planned.some((p) => p.app === r.metadata.name)),
-      concurrency: request.concurrency ?? 2,
+      concurrency: request.concurrency ?? DEFAULT_CONCURRENCY,
       requestedBy: request.requestedBy,
       reason: request.reason,
       storageClassMap: config.storageClassMap,

@@ -8,7 +8,7 @@
  * The API plans first: a refused plan starts nothing and the CLI prints why.
  */
 import type { Command } from 'commander';
-import type { AnyReport, AppStatus } from '../api/contract.ts';
+import { DEFAULT_CONCURRENCY, type AnyReport, type AppStatus } from '../api/contract.ts';
 import { APP_OPERATIONS, type AppOperation, type DecisionAction } from '../api/operations.ts';
 import { formatPlan } from '../planner/format.ts';
 import { ApiError, PivotApi } from './api-client.ts';
@@ -52,7 +52,11 @@ export function registerOperationCommands(program: Command): void {
       .option('--wait', 'follow the progress until the end; exit 0 only if it succeeded')
       .option('--json', 'print the report as JSON')
       .option('--reason <text>', 'why (recorded in the report and the audit trail)', 'requested from the CLI')
-      .option('--concurrency <n>', 'site operations: applications moved at once within a wave', '2')
+      .option(
+        '--concurrency <n>',
+        'site operations: applications moved at once within a wave',
+        String(DEFAULT_CONCURRENCY),
+      )
       .action((apps: string[], opts: OperationOptions) =>
         runCommand(() => runOperation(operation, apps, opts)),
       );
@@ -193,7 +197,7 @@ export async function runOperation(
       ...(opts.site ? { site: opts.site } : {}),
       ...(opts.to ? { to: opts.to } : {}),
       reason: opts.reason ?? 'requested from the CLI',
-      concurrency: Number(opts.concurrency ?? 2),
+      concurrency: Number(opts.concurrency ?? DEFAULT_CONCURRENCY),
     });
   } catch (err) {
     if (err instanceof ApiError && err.status === 409 && err.body.plan) {
