@@ -18,7 +18,7 @@ import { STATUS_AGES } from '../api/app.ts';
 import { connectClient } from '../api/operations.ts';
 import type { SiteOperationReport } from '../workflows/site.ts';
 import { operationWorkflowId } from '../workflows/ids.ts';
-import { PivotApi } from '../cli/api-client.ts';
+import { ApiError, PivotApi } from '../cli/api-client.ts';
 import { ApiProxyClient } from '../lab/api-proxy/client.ts';
 import type { Lab } from '../lab/lab.ts';
 import { REPO_ROOT, SITE_NAMES, type SiteName } from '../lab/layout.ts';
@@ -277,12 +277,22 @@ async function runPivot(
   const sampler = sampleProcesses(processes);
   const before = await forwardedRequests(proxy);
   const started = Date.now();
-  const response = await api.start({
-    operation: options.operation,
-    site: from,
-    reason: `benchmark: ${options.apps} applications`,
-    concurrency: options.concurrency,
-  });
+  const response = await api
+    .start({
+      operation: options.operation,
+      site: from,
+      reason: `benchmark: ${options.apps} applications`,
+      concurrency: options.concurrency,
+    })
+    .catch((err: unknown) => {
+      // A refused plan: say why in a few lines, not the whole plan.
+      const refused = err instanceof ApiError ? (err.body.plan?.refused ?? []) : [];
+      if (refused.length === 0) throw err;
+      const first = refused[0]!;
+      throw new Error(
+        `the plan refused the site ${options.operation} of ${refused.length} application(s); ${first.app}: ${first.reasons[0] ?? '?'}`,
+      );
+    });
   const op = response.operations[0];
   if (!op)
     throw new Error(`the site ${options.operation} started nothing: ${JSON.stringify(response.refused)}`);
