@@ -7,6 +7,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { inBatches } from '../common/concurrency.ts';
 import { isNotFound, type SiteApi } from '../common/k8s.ts';
 import { waitUntil } from '../common/wait.ts';
 import { seedReplicatedApp } from '../lab/seed.ts';
@@ -98,15 +99,6 @@ spec:
   approval: { failover: none }
   priority: { tier: ${app.tier}${app.dependsOn ? `, dependsOn: [${app.dependsOn}]` : ''} }
 `;
-}
-
-/** Runs `fn` over `items`, at most `limit` at a time. */
-export async function inBatches<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  const queue = [...items];
-  const workers = Array.from({ length: Math.min(limit, queue.length) }, async () => {
-    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await fn(item);
-  });
-  await Promise.all(workers);
 }
 
 /**

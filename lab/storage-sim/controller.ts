@@ -34,6 +34,7 @@ import {
   takeSnapshot,
   type SimState,
 } from './model.ts';
+import { inBatches } from '../../common/concurrency.ts';
 import { SIM_DRIVER, FORCE_PROMOTION_ANNOTATION } from './constants.ts';
 
 type VolumeReplication = CustomObject<
@@ -84,7 +85,22 @@ interface SiteView {
   fences: NetworkFence[];
   snapshots: VolumeSnapshot[];
   contents: VolumeSnapshotContent[];
+  /** Claims by `namespace/name` and PVs by name: a period looks each up many times. */
+  claimByName: Map<string, k8s.V1PersistentVolumeClaim>;
+  volumeByName: Map<string, k8s.V1PersistentVolume>;
 }
+
+/**
+ * Status writes a period makes for VolumeReplications whose only news is a newer sync (at most this
+ * many per site, the stalest first). A change of role, condition or generation is always written.
+ * At the lab's scale every sync is published at once; with thousands of volumes, publishing each
+ * sync every 2 s would cost more writes than a 2-core API server serves, and the period, which also
+ * carries promotions and demotions, would stretch to a minute. Real replication operators also
+ * refresh `lastSyncTime` on their own schedule, not at every sync.
+ */
+export const SYNC_STATUS_WRITES_PER_PERIOD = 64;
+/** Status writes in flight at once, per site. */
+const STATUS_WRITE_CONCURRENCY = 8;
 
 export class StorageSimController {
   constructor(
@@ -157,6 +173,8 @@ export class StorageSimController {
       ]);
       return {
         api,
+        claimByName: new Map(pvcs.items.map((c) => [`${c.metadata?.namespace}/${c.metadata?.name}`, c])),
+        volumeByName: new Map(pvs.items.map((pv) => [pv.metadata?.name ?? '', pv])),
         pvcs: pvcs.items,
         pvs: pvs.items,
         pods: pods.items,
@@ -313,9 +331,8 @@ export class StorageSimController {
   }
 
   private claimHandle(view: SiteView, namespace: string, name: string): string | undefined {
-    const pvc = view.pvcs.find((c) => c.metadata?.namespace === namespace && c.metadata?.name === name);
-    if (!pvc?.spec?.volumeName) return undefined;
-    return this.pvHandle(view.pvs.find((pv) => pv.metadata?.name === pvc.spec!.volumeName));
+    const volumeName = view.claimByName.get(`${namespace}/${name}`)?.spec?.volumeName;
+    return volumeName ? this.pvHandle(view.volumeByName.get(volumeName)) : undefined;
   }
 
   /** Reclaim policy Delete at work: a released volume's copy on this site is destroyed. */
@@ -339,6 +356,8 @@ export class StorageSimController {
 
   private async reconcileReplications(view: SiteView, now: number): Promise<void> {
     const site = view.api.site;
+    const changed: StatusWrite[] = [];
+    const newerSync: StatusWrite[] = [];
     for (const vr of view.vrs) {
       const ns = vr.metadata.namespace!;
       const generation = vr.metadata.generation ?? 0;
@@ -440,13 +459,19 @@ export class StorageSimController {
         generation,
         now,
       );
-      if (!sameStatus(vr.status, status)) {
-        await view.api.custom.patchNamespacedCustomObjectStatus(
-          { ...CRD.volumeReplication, namespace: ns, name: vr.metadata.name!, body: { status } },
-          mergePatch,
-        );
-      }
+      if (sameStatus(vr.status, status)) continue;
+      const write = { namespace: ns, name: vr.metadata.name!, status };
+      if (sameStatus(vr.status, withoutSync(status)))
+        newerSync.push({ ...write, published: publishedSync(vr) });
+      else changed.push(write);
     }
+    const writes = statusWritesThisPeriod(changed, newerSync, SYNC_STATUS_WRITES_PER_PERIOD);
+    await inBatches(writes, STATUS_WRITE_CONCURRENCY, async ({ namespace, name, status }) => {
+      await view.api.custom.patchNamespacedCustomObjectStatus(
+        { ...CRD.volumeReplication, namespace, name, body: { status } },
+        mergePatch,
+      );
+    });
   }
 
   /** Dynamic snapshots (from a claim or a volume handle) and binding of pre-provisioned ones. */
@@ -596,6 +621,35 @@ function mergeConditions(
         : new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
     return { ...c, observedGeneration: generation, lastTransitionTime };
   });
+}
+
+/** Every changed status, then up to `budget` sync-only ones, those whose shown sync is oldest first. */
+export function statusWritesThisPeriod<W extends { published?: number }>(
+  changed: W[],
+  newerSync: W[],
+  budget: number,
+): W[] {
+  const stalest = [...newerSync].sort((a, b) => (a.published ?? 0) - (b.published ?? 0));
+  return [...changed, ...stalest.slice(0, budget)];
+}
+
+export interface StatusWrite {
+  namespace: string;
+  name: string;
+  status: Record<string, unknown>;
+  /** When the sync the object shows now started (epoch ms), for stalest-first ordering. */
+  published?: number;
+}
+
+const SYNC_FIELDS = ['lastSyncTime', 'lastSyncDuration', 'lastSyncBytes'];
+
+function withoutSync(status: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(status).filter(([k]) => !SYNC_FIELDS.includes(k)));
+}
+
+function publishedSync(vr: VolumeReplication): number | undefined {
+  const at = vr.status?.['lastSyncTime'];
+  return typeof at === 'string' ? Date.parse(at) : undefined;
 }
 
 function sameStatus(current: Record<string, unknown> | undefined, next: Record<string, unknown>): boolean {

@@ -48,6 +48,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 
+  let lastSlowWarning = 0;
   while (!stopping) {
     const started = Date.now();
     try {
@@ -56,7 +57,15 @@ async function main(): Promise<void> {
       log.error({ err }, 'period failed');
     }
     store.save(state);
-    await sleep(Math.max(0, config.periodMs - (Date.now() - started)));
+    const tookMs = Date.now() - started;
+    if (tookMs > 4 * config.periodMs && started - lastSlowWarning > 60_000) {
+      lastSlowWarning = started;
+      log.warn(
+        { tookMs, periodMs: config.periodMs, volumes: Object.keys(state.volumes).length },
+        'period ran long: the array answers late',
+      );
+    }
+    await sleep(Math.max(0, config.periodMs - tookMs));
   }
   store.save(state);
 }
