@@ -9,7 +9,9 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['*.js', 'bin/*.js', 'test/*.js', 'test/*.cjs'] },
+        projectService: {
+          allowDefaultProject: ['*.js', 'bin/*.js', 'test/*.js', 'test/*.cjs', 'lab/tools/*.mjs'],
+        },
       },
     },
     rules: {
@@ -37,7 +39,7 @@ export default tseslint.config(
   },
   {
     // Plain JavaScript glue (bin, jest hooks): Node globals, no type information.
-    files: ['**/*.js', '**/*.cjs'],
+    files: ['**/*.js', '**/*.cjs', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { globals: { process: 'readonly', module: 'writable', require: 'readonly' } },
   },
