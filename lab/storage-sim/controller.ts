@@ -36,6 +36,7 @@ import {
 } from './model.ts';
 import { inBatches } from '../../common/concurrency.ts';
 import { SIM_DRIVER, FORCE_PROMOTION_ANNOTATION } from './constants.ts';
+import { SyncPublisher } from './sync-publisher.ts';
 
 type VolumeReplication = CustomObject<
   {
@@ -90,24 +91,27 @@ interface SiteView {
   volumeByName: Map<string, k8s.V1PersistentVolume>;
 }
 
-/**
- * Status writes a period makes for VolumeReplications whose only news is a newer sync (at most this
- * many per site, the stalest first). A change of role, condition or generation is always written.
- * At the lab's scale every sync is published at once; with thousands of volumes, publishing each
- * sync every 2 s would cost more writes than a 2-core API server serves, and the period, which also
- * carries promotions and demotions, would stretch to a minute. Real replication operators also
- * refresh `lastSyncTime` on their own schedule, not at every sync.
- */
-export const SYNC_STATUS_WRITES_PER_PERIOD = 64;
 /** Status writes in flight at once, per site. */
 const STATUS_WRITE_CONCURRENCY = 8;
 
 export class StorageSimController {
+  /** Newer syncs, published in the background (sync-publisher.ts); `start` sets it going. */
+  readonly syncs: SyncPublisher;
+
   constructor(
     private readonly sites: SiteApi[],
     private readonly state: SimState,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.syncs = new SyncPublisher(async (p) => {
+      const api = this.sites.find((a) => a.site === p.site);
+      if (!api) return;
+      await api.custom.patchNamespacedCustomObjectStatus(
+        { ...CRD.volumeReplication, namespace: p.namespace, name: p.name, body: { status: p.sync } },
+        mergePatch,
+      );
+    }, log);
+  }
 
   /** What each site's clients wrote to when its API was last seen: a partitioned site's pods go on. */
   private readonly lastInUse = new Map<string, Array<{ site: string; handle: string }>>();
@@ -357,7 +361,6 @@ export class StorageSimController {
   private async reconcileReplications(view: SiteView, now: number): Promise<void> {
     const site = view.api.site;
     const changed: StatusWrite[] = [];
-    const newerSync: StatusWrite[] = [];
     for (const vr of view.vrs) {
       const ns = vr.metadata.namespace!;
       const generation = vr.metadata.generation ?? 0;
@@ -460,13 +463,23 @@ export class StorageSimController {
         now,
       );
       if (sameStatus(vr.status, status)) continue;
-      const write = { namespace: ns, name: vr.metadata.name!, status };
-      if (sameStatus(vr.status, withoutSync(status)))
-        newerSync.push({ ...write, published: publishedSync(vr) });
-      else changed.push(write);
+      const target = { site, namespace: ns, name: vr.metadata.name! };
+      if (sameStatus(vr.status, withoutSync(status)) && typeof status['lastSyncTime'] === 'string') {
+        this.syncs.offer({
+          ...target,
+          sync: {
+            lastSyncTime: status['lastSyncTime'],
+            lastSyncDuration: String(status['lastSyncDuration']),
+            lastSyncBytes: Number(status['lastSyncBytes']),
+          },
+          shownSince: publishedSync(vr) ?? 0,
+        });
+      } else {
+        this.syncs.forget(target);
+        changed.push({ namespace: ns, name: vr.metadata.name!, status });
+      }
     }
-    const writes = statusWritesThisPeriod(changed, newerSync, SYNC_STATUS_WRITES_PER_PERIOD);
-    await inBatches(writes, STATUS_WRITE_CONCURRENCY, async ({ namespace, name, status }) => {
+    await inBatches(changed, STATUS_WRITE_CONCURRENCY, async ({ namespace, name, status }) => {
       await view.api.custom.patchNamespacedCustomObjectStatus(
         { ...CRD.volumeReplication, namespace, name, body: { status } },
         mergePatch,
@@ -623,22 +636,10 @@ function mergeConditions(
   });
 }
 
-/** Every changed status, then up to `budget` sync-only ones, those whose shown sync is oldest first. */
-export function statusWritesThisPeriod<W extends { published?: number }>(
-  changed: W[],
-  newerSync: W[],
-  budget: number,
-): W[] {
-  const stalest = [...newerSync].sort((a, b) => (a.published ?? 0) - (b.published ?? 0));
-  return [...changed, ...stalest.slice(0, budget)];
-}
-
-export interface StatusWrite {
+interface StatusWrite {
   namespace: string;
   name: string;
   status: Record<string, unknown>;
-  /** When the sync the object shows now started (epoch ms), for stalest-first ordering. */
-  published?: number;
 }
 
 const SYNC_FIELDS = ['lastSyncTime', 'lastSyncDuration', 'lastSyncBytes'];

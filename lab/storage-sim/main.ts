@@ -36,6 +36,7 @@ async function main(): Promise<void> {
     });
   const sites = config.sites.map((s) => connectSite(s.name, s.kubeconfig));
   const controller = new StorageSimController(sites, state, log);
+  controller.syncs.start();
   const server = await startHttp({ state, changed: () => store.save(state) }, config.port);
   log.info({ port: config.port, volumes: Object.keys(state.volumes).length }, 'storage simulator started');
 
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
   const stop = (signal: string): void => {
     log.info({ signal }, 'stopping');
     stopping = true;
+    controller.syncs.stop();
     server.close();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -61,7 +63,12 @@ async function main(): Promise<void> {
     if (tookMs > 4 * config.periodMs && started - lastSlowWarning > 60_000) {
       lastSlowWarning = started;
       log.warn(
-        { tookMs, periodMs: config.periodMs, volumes: Object.keys(state.volumes).length },
+        {
+          tookMs,
+          periodMs: config.periodMs,
+          volumes: Object.keys(state.volumes).length,
+          syncsToPublish: controller.syncs.size,
+        },
         'period ran long: the array answers late',
       );
     }

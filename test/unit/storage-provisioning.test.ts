@@ -5,11 +5,7 @@
  * whole GiB.
  */
 import type * as k8s from '@kubernetes/client-node';
-import {
-  allocatedCapacity,
-  provisionedCsiSource,
-  statusWritesThisPeriod,
-} from '../../lab/storage-sim/controller.ts';
+import { allocatedCapacity, provisionedCsiSource } from '../../lab/storage-sim/controller.ts';
 import { SIM_DRIVER } from '../../lab/storage-sim/constants.ts';
 
 function claim(volumeMode?: string): k8s.V1PersistentVolumeClaim {
@@ -74,25 +70,5 @@ describe('allocatedCapacity', () => {
     expect(allocatedCapacity('1500Mi')).toBe('2Gi');
     expect(allocatedCapacity('1G')).toBe('1Gi');
     expect(allocatedCapacity('100Mi')).toBe('1Gi');
-  });
-});
-
-describe('statusWritesThisPeriod', () => {
-  const w = (name: string, published?: number) => ({ name, ...(published ? { published } : {}) });
-
-  it('writes every changed status and, within the budget, the stalest sync-only ones', () => {
-    const changed = [w('promoted'), w('demoted')];
-    const newerSync = [w('fresh', 3000), w('never'), w('old', 1000), w('older', 500)];
-    expect(statusWritesThisPeriod(changed, newerSync, 2).map((x) => x.name)).toEqual([
-      'promoted',
-      'demoted',
-      'never',
-      'older',
-    ]);
-  });
-
-  it('never lets the budget hold back a changed status', () => {
-    const changed = Array.from({ length: 5 }, (_, i) => w(`c${i}`));
-    expect(statusWritesThisPeriod(changed, [w('s', 1)], 0)).toHaveLength(5);
   });
 });
