@@ -2,10 +2,10 @@
  * How the CLI reaches Pivot: over the HTTP API, as any other client does (the API authenticates,
  * authorizes, audits and rate-limits; the CLI holds no Temporal or cluster credentials).
  *
- * Where: `PIVOT_API_URL` and `PIVOT_TOKEN`. When `PIVOT_API_URL` is not set, the CLI uses the local
- * lab's API, and (unless `PIVOT_TOKEN` is set) the lab token of the role each command needs:
- * viewer to read, operator to start and decide, approver to approve. People on a real
- * installation always set both.
+ * Where, first found wins: the context named by `--context` (or `PIVOT_CONTEXT`); `PIVOT_API_URL`;
+ * the current context of the contexts file (cli/contexts.ts); else the local lab's API, with (unless
+ * a token is named) the lab token of the role each command needs: viewer to read, operator to start
+ * and decide, approver to approve. The token: `PIVOT_TOKEN`, `PIVOT_TOKEN_FILE`, or the context's.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { Permission } from '../api/auth.ts';
@@ -27,6 +27,7 @@ import type { DrillScheduleSpec, DrillScheduleView } from '../api/schedules.ts';
 import type { Role } from '../config/types.ts';
 import { labLayout } from '../lab/layout.ts';
 import type { Plan } from '../planner/plan.ts';
+import { cliConfigPath, findContext, loadCliConfig, readToken, type CliContext } from './contexts.ts';
 
 /** The API answered with an error: its status, its code and message, and what to do next. */
 export class ApiError extends Error {
@@ -67,18 +68,27 @@ export interface ApiTarget {
   url: string;
   token: (permission: Permission) => string;
   /** Where the target came from, for error hints. */
-  source: 'environment' | 'lab';
+  source: 'environment' | 'context' | 'lab';
+  /** The context's name, when a context named it. */
+  context?: string;
 }
 
 export function apiTarget(env: NodeJS.ProcessEnv = process.env): ApiTarget {
-  const token = env['PIVOT_TOKEN'];
+  const configPath = cliConfigPath(env);
+  const named = env['PIVOT_CONTEXT'];
   const url = env['PIVOT_API_URL'];
+  if (named || !url) {
+    const config = loadCliConfig(configPath);
+    const name = named ?? config.currentContext;
+    if (name) return contextTarget(findContext(config, name, configPath), env);
+  }
   if (url) {
+    const token = readToken(env);
     if (!token) {
       throw new ApiError(401, {
         error: 'no-token',
-        message: `PIVOT_API_URL is set (${url}) but PIVOT_TOKEN is not`,
-        hint: 'set PIVOT_TOKEN to your API token',
+        message: `PIVOT_API_URL is set (${url}) but no token is: neither PIVOT_TOKEN nor PIVOT_TOKEN_FILE`,
+        hint: 'set PIVOT_TOKEN_FILE to the file that holds your API token (or PIVOT_TOKEN to the token)',
       });
     }
     return { url: url.replace(/\/+$/, ''), token: () => token, source: 'environment' };
@@ -88,15 +98,33 @@ export function apiTarget(env: NodeJS.ProcessEnv = process.env): ApiTarget {
     throw new ApiError(404, {
       error: 'no-api',
       message: 'no Pivot API is named and no lab is set up here',
-      hint: 'set PIVOT_API_URL and PIVOT_TOKEN, or start the lab with `pivot lab up`',
+      hint: 'name one with `pivot config set-context` (or PIVOT_API_URL and PIVOT_TOKEN_FILE), or start the lab with `pivot lab up`',
     });
   }
   const tokens = (JSON.parse(readFileSync(layout.tokensFile, 'utf8')) as { tokens: Record<Role, string> })
     .tokens;
+  const token = readToken(env);
   return {
     url: `http://127.0.0.1:${layout.ports.api}`,
     token: (permission) => token ?? tokens[LAB_ROLE[permission]],
     source: 'lab',
+  };
+}
+
+function contextTarget(context: CliContext, env: NodeJS.ProcessEnv): ApiTarget {
+  return {
+    url: context.url.replace(/\/+$/, ''),
+    token: () => {
+      const token = readToken(env, context);
+      if (token) return token;
+      throw new ApiError(401, {
+        error: 'no-token',
+        message: `context ${context.name} names no token I can read${context.tokenEnv ? ` (${context.tokenEnv} is not set)` : ''}`,
+        hint: `set-context ${context.name} with --token-file FILE or --token-env VAR, or set PIVOT_TOKEN_FILE`,
+      });
+    },
+    source: 'context',
+    context: context.name,
   };
 }
 
@@ -198,7 +226,9 @@ export class PivotApi {
         err,
         this.target.source === 'lab'
           ? 'start the lab with `pivot lab up` (`pivot lab status` shows its parts)'
-          : 'check PIVOT_API_URL, and that the API is up (GET /readyz)',
+          : this.target.source === 'context'
+            ? `check the url of context ${this.target.context} (\`pivot config get-contexts\`), and that the API is up (GET /readyz)`
+            : 'check PIVOT_API_URL, and that the API is up (GET /readyz)',
       );
     }
     const text = await res.text();
@@ -226,7 +256,9 @@ function hintFor(res: Response, error: ErrorBody, permission: Permission, source
     case 401:
       return source === 'lab'
         ? 'the lab token was refused: `pivot lab status --json` shows the current ones'
-        : 'check PIVOT_TOKEN';
+        : source === 'context'
+          ? "check the context's token (`pivot config get-contexts`)"
+          : 'check PIVOT_TOKEN or PIVOT_TOKEN_FILE';
     case 403:
       return `this needs a token with the ${permission === 'approve' ? 'approver' : permission === 'operate' ? 'operator' : 'viewer'} (or admin) role`;
     case 429:

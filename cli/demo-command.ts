@@ -39,7 +39,7 @@ export function registerDemoCommand(program: Command): void {
         const away = SITE_NAMES.find((s) => s !== home)!;
         // Everything goes through the lab's API, as on-call's CLI would: started with the lab's
         // operator token, approved with its approver token (the two-person rule is on).
-        const opts = { wait: true, autoApprove: 'demo: standing in for on-call' };
+        const opts = { wait: true, yes: true, autoApprove: 'demo: standing in for on-call' };
 
         const banner = (text: string) => process.stdout.write(`\n=== ${text}\n\n`);
         banner(`1. planned switchover of ${APP}: ${home} → ${away} (no data may be lost)`);

@@ -15,7 +15,8 @@ import { formatPlan } from '../planner/format.ts';
 import { SelectionError } from '../planner/inputs.ts';
 import { ApiError, PivotApi } from './api-client.ts';
 import { follow, print } from './operation-commands.ts';
-import { EXIT, printJson, runCommand } from './output.ts';
+import { confirmed } from './confirm.ts';
+import { EXIT, formatTable, printData, runCommand } from './output.ts';
 
 export function registerDrillCommands(program: Command): void {
   const drill = program
@@ -69,7 +70,7 @@ export function registerDrillCommands(program: Command): void {
           if (!opts.wait) return EXIT.ok;
           const reports: AnyReport[] = [];
           for (const s of started.operations) reports.push(await follow(api, s.workflowId, undefined));
-          if (opts.json) printJson(reports.length === 1 ? reports[0] : reports);
+          if (opts.json) printData(reports.length === 1 ? reports[0] : reports);
           else for (const r of reports) print(r, false);
           return reports.every((r) => r.outcome === 'succeeded') ? EXIT.ok : EXIT.failed;
         }),
@@ -82,7 +83,7 @@ export function registerDrillCommands(program: Command): void {
     .action((app: string | undefined, opts: { json?: boolean }) =>
       runCommand(async () => {
         const { drills } = await new PivotApi().drills(app);
-        if (opts.json) printJson({ drills });
+        if (opts.json) printData({ drills });
         else process.stdout.write(`${formatDrills(drills)}\n`);
         return EXIT.ok;
       }),
@@ -178,7 +179,7 @@ function registerScheduleCommands(drill: Command): void {
     .action((opts: { json?: boolean }) =>
       runCommand(async () => {
         const { schedules } = await new PivotApi().schedules();
-        if (opts.json) printJson({ schedules });
+        if (opts.json) printData({ schedules });
         else if (schedules.length === 0) process.stdout.write('no drill schedule\n');
         else for (const s of schedules) showSchedule(s, false);
         return EXIT.ok;
@@ -216,9 +217,19 @@ function registerScheduleCommands(drill: Command): void {
   schedule
     .command('delete <name>')
     .description('delete a drill schedule (running drills go on)')
-    .action((name: string) =>
+    .option('-y, --yes', 'confirmed: do not ask (needed when no terminal is there to ask)')
+    .action((name: string, opts: { yes?: boolean }) =>
       runCommand(async () => {
-        await new PivotApi().deleteSchedule(name);
+        const api = new PivotApi();
+        const ok = await confirmed(
+          {
+            question: `delete the drill schedule ${name}`,
+            summary: async () => scheduleText((await api.schedule(name)).schedule),
+          },
+          opts.yes,
+        );
+        if (!ok) return EXIT.failed;
+        await api.deleteSchedule(name);
         process.stderr.write(`drill schedule ${name} deleted\n`);
         return EXIT.ok;
       }),
@@ -256,10 +267,11 @@ export function parseBlackout(text: string): Blackout {
 }
 
 function showSchedule(s: DrillScheduleView, json?: boolean): void {
-  if (json) {
-    printJson(s);
-    return;
-  }
+  if (json) printData(s);
+  else process.stdout.write(`${scheduleText(s)}\n`);
+}
+
+function scheduleText(s: DrillScheduleView): string {
   const what = s.apps?.join(', ') ?? `site ${s.site}`;
   const when = s.cron ? `cron "${s.cron}"${s.timezone ? ` (${s.timezone})` : ''}` : `every ${s.every}`;
   const lines = [
@@ -269,7 +281,7 @@ function showSchedule(s: DrillScheduleView, json?: boolean): void {
     `  next: ${s.nextRuns.slice(0, 3).join(', ') || '-'}`,
     `  skipped (a drill was still running): ${s.skippedOverlap}`,
   ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+  return lines.join('\n');
 }
 
 async function latestDrill(api: PivotApi, app: string): Promise<string> {
@@ -287,10 +299,16 @@ async function latestDrill(api: PivotApi, app: string): Promise<string> {
 function formatDrills(drills: DrillSummary[]): string {
   if (drills.length === 0) return 'no drill is kept';
   const secs = (ms?: number) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)} s`);
-  return drills
-    .map(
-      (d) =>
-        `${d.id.padEnd(32)} ${d.site.padEnd(6)} ${d.verdict.toUpperCase().padEnd(5)} RTO ${secs(d.achieved.rtoMs)} / ${secs(d.objectives.rtoMs)}  RPO ${secs(d.achieved.rpoMs)} / ${secs(d.objectives.rpoMs)}  ${d.endedAt ?? ''}${d.reasons.length ? `\n    ${d.reasons.join('\n    ')}` : ''}`,
-    )
-    .join('\n');
+  return formatTable(
+    ['id', 'site', 'verdict', 'rto / objective', 'rpo / objective', 'ended', 'reasons'],
+    drills.map((d) => [
+      d.id,
+      d.site,
+      d.verdict.toUpperCase(),
+      `${secs(d.achieved.rtoMs)} / ${secs(d.objectives.rtoMs)}`,
+      `${secs(d.achieved.rpoMs)} / ${secs(d.objectives.rpoMs)}`,
+      d.endedAt ?? '-',
+      d.reasons.join('; ') || '-',
+    ]),
+  );
 }

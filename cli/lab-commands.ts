@@ -6,7 +6,7 @@ import { ApiProxyClient } from '../lab/api-proxy/client.ts';
 import { StorageSimClient, formatVolumes } from '../lab/storage-sim/client.ts';
 import { Lab } from '../lab/lab.ts';
 import type { LabStatus } from '../lab/status.ts';
-import { EXIT, printJson, runCommand, stepPrinter } from './output.ts';
+import { EXIT, printData, runCommand, stepPrinter } from './output.ts';
 
 export function formatStatus(s: LabStatus): string {
   const mark = (state: string): string => (state === 'running' ? 'running' : state.toUpperCase());
@@ -53,7 +53,7 @@ export function registerLabCommands(program: Command): void {
     .action((opts: { json?: boolean }) =>
       runCommand(async () => {
         const { status, alreadyRunning, seconds } = await new Lab(stepPrinter()).up();
-        if (opts.json) printJson(status);
+        if (opts.json) printData(status);
         else process.stdout.write(`${formatStatus(status)}\n`);
         process.stderr.write(
           alreadyRunning
@@ -70,7 +70,7 @@ export function registerLabCommands(program: Command): void {
     .action((opts: { json?: boolean }) =>
       runCommand(async () => {
         const status = await new Lab(stepPrinter(true)).status();
-        if (opts.json) printJson(status);
+        if (opts.json) printData(status);
         else process.stdout.write(`${formatStatus(status)}\n`);
       }),
     );
@@ -150,7 +150,7 @@ export function registerLabCommands(program: Command): void {
                 ...(o.count !== undefined ? { count: o.count } : {}),
               })
             : await proxy.report();
-          printJson(report);
+          printData(report);
         }),
     );
 
@@ -184,7 +184,7 @@ export function registerLabCommands(program: Command): void {
     .action((opts: { json?: boolean }) =>
       runCommand(async () => {
         const volumes = await storageSim().volumes();
-        if (opts.json) printJson(volumes);
+        if (opts.json) printData(volumes);
         else process.stdout.write(`${formatVolumes(volumes)}\n`);
       }),
     );
@@ -218,7 +218,7 @@ export function registerLabCommands(program: Command): void {
         };
         const client = storageSim();
         const settings = Object.keys(change).length ? await client.setFaults(change) : await client.faults();
-        if (opts.json) printJson(settings);
+        if (opts.json) printData(settings);
         else
           process.stdout.write(
             `${Object.entries(settings)

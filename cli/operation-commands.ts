@@ -10,9 +10,10 @@
 import type { Command } from 'commander';
 import { DEFAULT_CONCURRENCY, type AnyReport, type AppStatus } from '../api/contract.ts';
 import { APP_OPERATIONS, type AppOperation, type DecisionAction } from '../api/operations.ts';
-import { formatPlan } from '../planner/format.ts';
-import { ApiError, PivotApi } from './api-client.ts';
-import { EXIT, printJson, runCommand } from './output.ts';
+import { formatPlan, formatPlanSummary } from '../planner/format.ts';
+import { ApiError, ApiUnreachableError, PivotApi } from './api-client.ts';
+import { confirmed } from './confirm.ts';
+import { EXIT, formatTable, printData, runCommand } from './output.ts';
 import { formatReport, formatSiteReport, formatStep } from './report-format.ts';
 
 export interface OperationOptions {
@@ -22,6 +23,8 @@ export interface OperationOptions {
   json?: boolean;
   reason?: string;
   concurrency?: string;
+  /** Confirmed already: no question (scripts, or a person who passed --yes). */
+  yes?: boolean;
   /** The demo approves what waits for approval (with the approver's token), as on-call would. */
   autoApprove?: string;
 }
@@ -33,7 +36,10 @@ interface TargetOptions {
   step?: string;
   acceptDataLoss?: string;
   attest?: string;
+  yes?: boolean;
 }
+
+const YES = ['-y, --yes', 'confirmed: do not ask (needed when no terminal is there to ask)'] as const;
 
 export function registerOperationCommands(program: Command): void {
   for (const operation of APP_OPERATIONS) {
@@ -57,6 +63,7 @@ export function registerOperationCommands(program: Command): void {
         'site operations: applications moved at once within a wave',
         String(DEFAULT_CONCURRENCY),
       )
+      .option(...YES)
       .action((apps: string[], opts: OperationOptions) =>
         runCommand(() => runOperation(operation, apps, opts)),
       );
@@ -82,7 +89,9 @@ export function registerOperationCommands(program: Command): void {
   decision(
     'abort',
     'abort an operation before its point of no return (it rolls back), or close one that needs attention',
-  ).option('--reason <text>', 'why');
+  )
+    .option('--reason <text>', 'why')
+    .option(...YES);
   decision('retry', 'retry the failed step of an operation that needs attention').option(
     '--step <id>',
     'the failed step (checked)',
@@ -90,6 +99,7 @@ export function registerOperationCommands(program: Command): void {
   decision('skip', 'skip the failed step of an operation that needs attention, with a reason')
     .requiredOption('--step <id>', 'the failed step')
     .requiredOption('--reason <text>', 'why it is safe to go on (recorded)')
+    .option(...YES)
     .option(
       '--attest <text>',
       'a failed storage fence (approvers only, not the requester): how the old primary was fenced instead ("fenced by hand: ...")',
@@ -130,7 +140,7 @@ export function registerOperationCommands(program: Command): void {
           );
         }
         const shown = apps.length > 0 ? all.filter((s) => apps.includes(s.app)) : all;
-        if (opts.json) printJson({ apps: shown });
+        if (opts.json) printData({ apps: shown });
         else process.stdout.write(`${formatStatus(shown)}\n`);
         return shown.every((s) => s.withinRpo && s.drift.errors === 0) ? EXIT.ok : EXIT.failed;
       }),
@@ -141,7 +151,7 @@ export function registerOperationCommands(program: Command): void {
 const targetId = (target: string, site?: boolean): string => (site ? `site:${target}` : target);
 
 export function print(report: AnyReport, json?: boolean): void {
-  if (json) printJson(report);
+  if (json) printData(report);
   else process.stdout.write(`${'app' in report ? formatReport(report) : formatSiteReport(report)}\n`);
 }
 
@@ -158,27 +168,36 @@ function formatStatus(apps: AppStatus[]): string {
       : `${a.drift.errors} errors, ${a.drift.warnings} warnings`,
     a.operationRunning ?? '-',
   ]);
-  const header = ['APP', 'ACTIVE', 'EPOCH', 'FENCED', 'LAG / RPO', 'DRIFT', 'OPERATION'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [header, ...rows]
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return formatTable(['app', 'active', 'epoch', 'fenced', 'lag / rpo', 'drift', 'operation'], rows);
 }
 
 async function decideFromCli(action: DecisionAction, target: string, opts: TargetOptions): Promise<number> {
   const id = targetId(target, opts.site);
-  const { report } = await new PivotApi().decide(id, action, {
+  const api = new PivotApi();
+  if (action === 'abort' || action === 'skip') {
+    const question =
+      action === 'abort'
+        ? `abort the operation of ${target} (it rolls back what it did, or closes it if past its point of no return)`
+        : `skip the failed step ${opts.step} of ${target}'s operation and go on`;
+    const ok = await confirmed(
+      {
+        question,
+        summary: async () => {
+          const { report } = await api.operation(id);
+          return 'app' in report ? formatReport(report) : formatSiteReport(report);
+        },
+      },
+      opts.yes,
+    );
+    if (!ok) return EXIT.failed;
+  }
+  const { report } = await api.decide(id, action, {
     ...(opts.reason ? { reason: opts.reason } : {}),
     ...(opts.step ? { step: opts.step } : {}),
     ...(opts.acceptDataLoss ? { acceptDataLoss: opts.acceptDataLoss } : {}),
     ...(opts.attest ? { attestation: opts.attest } : {}),
   });
-  if (opts.json) printJson(report);
+  if (opts.json) printData(report);
   else process.stderr.write(`${action} accepted by the operation of ${target}\n`);
   return EXIT.ok;
 }
@@ -189,16 +208,31 @@ export async function runOperation(
   opts: OperationOptions,
 ): Promise<number> {
   const api = new PivotApi();
+  const request = {
+    operation,
+    apps,
+    ...(opts.site ? { site: opts.site } : {}),
+    ...(opts.to ? { to: opts.to } : {}),
+    reason: opts.reason ?? 'requested from the CLI',
+    concurrency: Number(opts.concurrency ?? DEFAULT_CONCURRENCY),
+  };
+  const what = opts.site ? `every application active on ${opts.site}` : apps.join(', ');
+  const ok = await confirmed(
+    {
+      question: `${operation} ${what}${opts.to ? ` to ${opts.to}` : ''}`,
+      summary: async () => {
+        const plan = await api.plan(request);
+        if (plan.waves.length > 0) return formatPlanSummary(plan);
+        process.stderr.write(`${formatPlan(plan)}\n`);
+        return false;
+      },
+    },
+    opts.yes,
+  );
+  if (!ok) return EXIT.failed;
   let started;
   try {
-    started = await api.start({
-      operation,
-      apps,
-      ...(opts.site ? { site: opts.site } : {}),
-      ...(opts.to ? { to: opts.to } : {}),
-      reason: opts.reason ?? 'requested from the CLI',
-      concurrency: Number(opts.concurrency ?? DEFAULT_CONCURRENCY),
-    });
+    started = await api.start(request);
   } catch (err) {
     if (err instanceof ApiError && err.status === 409 && err.body.plan) {
       process.stderr.write(`${formatPlan(err.body.plan)}\n`);
@@ -219,9 +253,51 @@ export async function runOperation(
   if (!opts.wait) return EXIT.ok;
   const reports: AnyReport[] = [];
   for (const s of started.operations) reports.push(await follow(api, s.workflowId, opts.autoApprove));
-  if (opts.json) printJson(reports.length === 1 ? reports[0] : reports);
+  if (opts.json) printData(reports.length === 1 ? reports[0] : reports);
   else for (const r of reports) print(r, false);
   return reports.every((r) => r.outcome === 'succeeded') ? EXIT.ok : EXIT.failed;
+}
+
+/** How long `--wait` and `watch` keep trying through an API that does not answer, before giving up. */
+export const RIDE_OUT_MS = 10 * 60_000;
+
+/** The API did not answer, failed, or asked to slow down: worth asking again (exit code 4's kind). */
+export function isTransient(err: unknown): boolean {
+  return (
+    err instanceof ApiUnreachableError ||
+    (err instanceof ApiError && (err.status === 429 || err.status >= 500))
+  );
+}
+
+/**
+ * Calls `read` until it answers, riding out transient errors (an API restarting, a 503 from its
+ * ingress, a 429) with backoff from 1 s to 15 s, and saying so on stderr; after `limitMs` without an
+ * answer, or on any other error, it throws.
+ */
+export async function rideOut<T>(
+  read: () => Promise<T>,
+  { limitMs = RIDE_OUT_MS, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms)) } = {},
+): Promise<T> {
+  let since: number | undefined;
+  for (let delay = 1000; ; delay = Math.min(delay * 2, 15_000)) {
+    try {
+      const value = await read();
+      if (since !== undefined) {
+        process.stderr.write(
+          `  the API answers again (after ${Math.round((Date.now() - since) / 1000)} s)\n`,
+        );
+      }
+      return value;
+    } catch (err) {
+      if (!isTransient(err)) throw err;
+      since ??= Date.now();
+      if (Date.now() - since > limitMs) throw err;
+      process.stderr.write(
+        `  the API did not answer (${(err as Error).message}): retrying in ${delay / 1000} s; the operation goes on without us\n`,
+      );
+      await sleep(delay);
+    }
+  }
 }
 
 /**
@@ -250,7 +326,7 @@ export async function follow(api: PivotApi, id: string, autoApprove: string | un
     }
   };
   for (;;) {
-    const { running, report } = await api.operation(id);
+    const { running, report } = await rideOut(() => api.operation(id));
     showChanges(report);
     if (!running) return report;
     const waiting =

@@ -1,7 +1,10 @@
 /**
  * How every pivot command talks to people and scripts: human text on stdout, progress and errors
- * on stderr, `--json` for scripts; and the documented exit codes.
+ * on stderr, `-o json|yaml` (or `--json`) for scripts; and the documented exit codes.
  */
+import Table from 'cli-table3';
+import { Option, type Command } from 'commander';
+import { stringify as toYaml } from 'yaml';
 import { ConfigError } from '../config/load.ts';
 import { ApiError, ApiUnreachableError } from './api-client.ts';
 import { isLabError } from '../lab/errors.ts';
@@ -38,8 +41,81 @@ export function stepPrinter(quiet = false): { step(message: string): void } {
   };
 }
 
-export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+export const OUTPUT_FORMATS = ['table', 'json', 'yaml'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** The format this invocation prints data in (set once, before the command runs). */
+let format: OutputFormat = 'table';
+
+/**
+ * Gives every command that prints data (those with `--json`) the option `-o, --output
+ * table|json|yaml`, as kubectl and velero do; `--json` stays as an alias of `-o json`. Commands
+ * test `opts.json` for "a script reads this" and print with `printData`, which honours the format.
+ */
+export function addOutputOptions(program: Command): void {
+  const visit = (cmd: Command): void => {
+    if (cmd.options.some((o) => o.long === '--json')) {
+      cmd.addOption(
+        new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'),
+      );
+    }
+    cmd.commands.forEach(visit);
+  };
+  visit(program);
+  program.hook('preAction', (_program, action) => {
+    const opts = action.opts<{ json?: boolean; output?: OutputFormat }>();
+    format = opts.json ? 'json' : (opts.output ?? 'table');
+    if (format !== 'table') action.setOptionValue('json', true);
+  });
+}
+
+/** Data for scripts, in the chosen format (JSON unless `-o yaml`). */
+export function printData(value: unknown): void {
+  process.stdout.write(format === 'yaml' ? toYaml(value) : `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** A table in kubectl's style (upper-case headers, columns two spaces apart, no borders). */
+export function formatTable(header: string[], rows: string[][]): string {
+  const table = new Table({
+    head: header.map((h) => h.toUpperCase()),
+    chars: Object.fromEntries(
+      [
+        'top',
+        'top-mid',
+        'top-left',
+        'top-right',
+        'bottom',
+        'bottom-mid',
+        'bottom-left',
+        'bottom-right',
+        'left',
+        'left-mid',
+        'mid',
+        'mid-mid',
+        'right',
+        'right-mid',
+        'middle',
+      ].map((c) => [c, '']),
+    ),
+    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 2 },
+  });
+  table.push(...rows);
+  return table
+    .toString()
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .join('\n');
+}
+
+/** A mistake on the command line found after parsing (a missing confirmation, a bad context). */
+export class CliUsageError extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = 'CliUsageError';
+  }
 }
 
 /** Runs a command body; turns errors into a readable message and an exit code. */
@@ -47,7 +123,12 @@ export async function runCommand(body: () => Promise<number | void>): Promise<vo
   try {
     process.exitCode = (await body()) ?? EXIT.ok;
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof RunbookSetError || err instanceof SelectionError) {
+    if (
+      err instanceof ConfigError ||
+      err instanceof RunbookSetError ||
+      err instanceof SelectionError ||
+      err instanceof CliUsageError
+    ) {
       const hint = 'hint' in err && err.hint ? `\n  next: ${err.hint}` : '';
       process.stderr.write(`error: ${err.message}${hint}\n`);
       process.exitCode = EXIT.usage;

@@ -11,7 +11,7 @@ import { gatherInputs } from '../planner/inputs.ts';
 import { buildPlan, type Plan } from '../planner/plan.ts';
 import { OPERATIONS, type Operation } from '../runbook/types.ts';
 import { PivotApi } from './api-client.ts';
-import { EXIT, printJson, runCommand } from './output.ts';
+import { EXIT, printData, runCommand } from './output.ts';
 
 export function registerPlanCommands(program: Command): void {
   program
@@ -23,7 +23,7 @@ export function registerPlanCommands(program: Command): void {
       runCommand(async () => {
         const { config, runbooks, live } = await gatherInputs(opts.config, { apps });
         const issues = runbooks.flatMap((r) => checkDrift(r, live, config));
-        if (opts.json) printJson({ apps: runbooks.map((r) => r.metadata.name), issues });
+        if (opts.json) printData({ apps: runbooks.map((r) => r.metadata.name), issues });
         else
           process.stdout.write(
             `${formatDrift(
@@ -74,7 +74,7 @@ export function registerPlanCommands(program: Command): void {
                 ...selection,
                 reason: 'plan from the CLI',
               });
-          if (opts.json) printJson(plan);
+          if (opts.json) printData(plan);
           else process.stdout.write(`${formatPlan(plan)}\n`);
           return plan.refused.length > 0 ? EXIT.failed : EXIT.ok;
         }),

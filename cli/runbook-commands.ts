@@ -15,7 +15,7 @@ import {
   validateRunbookText,
   type RunbookValidation,
 } from '../runbook/validate.ts';
-import { EXIT, printJson, runCommand } from './output.ts';
+import { EXIT, printData, runCommand } from './output.ts';
 
 export interface RunbookFileReport {
   file: string;
@@ -101,7 +101,7 @@ export function registerRunbookCommands(program: Command): void {
         const reports = await validateRunbookFiles(files, knownSites);
         const invalid = reports.filter((r) => !r.valid);
         if (opts.json) {
-          printJson({ files: reports.map(({ file, valid, errors }) => ({ file, valid, errors })) });
+          printData({ files: reports.map(({ file, valid, errors }) => ({ file, valid, errors })) });
         } else {
           for (const report of reports) {
             if (report.runbook) process.stdout.write(`ok ${report.file}: ${summary(report.runbook)}\n`);
@@ -123,7 +123,7 @@ export function registerRunbookCommands(program: Command): void {
     .description('print the JSON Schema of runbooks (runbooks/runbook.schema.json is this output)')
     .action(() =>
       runCommand(() => {
-        printJson(RUNBOOK_SCHEMA);
+        printData(RUNBOOK_SCHEMA);
         return Promise.resolve();
       }),
     );

@@ -43,6 +43,27 @@ export function formatPlan(plan: Plan): string {
   return out.join('\n');
 }
 
+/**
+ * A plan in a few lines, for a person about to confirm it: per application where it goes, whether
+ * it waits for approval and the data it may lose; what is refused; where the point of no return is.
+ */
+export function formatPlanSummary(plan: Plan): string {
+  const apps = plan.waves.flatMap((w) => w.apps.map((a) => ({ wave: w.wave, ...a })));
+  const out = [
+    `${plan.operation}: ${apps.length} application${apps.length === 1 ? '' : 's'} in ${plan.waves.length} wave${plan.waves.length === 1 ? '' : 's'}${plan.refused.length ? `, ${plan.refused.length} refused` : ''}`,
+  ];
+  for (const a of apps) {
+    out.push(
+      `  wave ${a.wave}  ${a.app}: ${a.from} → ${a.to}; approval ${a.approval}; data loss ${lossText(a)}`,
+    );
+  }
+  const noReturn = apps[0]?.steps.find((s) => s.pointOfNoReturn);
+  if (noReturn) out.push(`  point of no return: ${noReturn.title} (no automatic rollback after it)`);
+  for (const r of plan.refused) out.push(`  REFUSED ${r.app}: ${r.reasons.join('; ')}`);
+  for (const w of plan.warnings) out.push(`  warning: ${w.app}: ${w.site}: ${w.object}: ${w.message}`);
+  return out.join('\n');
+}
+
 export function formatDrift(issues: DriftIssue[], apps: string[]): string {
   if (issues.length === 0) return `no drift: ${apps.join(', ')} match both sites`;
   return issues

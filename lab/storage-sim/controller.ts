@@ -119,9 +119,13 @@ export class StorageSimController {
   /** When each NetworkFence generation was first seen (for the injected fence delay). */
   private readonly fenceAskedAt = new Map<string, number>();
 
+  /** Where the last period's time went (ms per phase), for the warning about a long period. */
+  lastTick: Record<string, number> = {};
+
   /** One period: observe, reconcile each reachable site, then the data plane. */
   async tick(now: number): Promise<void> {
-    const views = await Promise.all(this.sites.map((api) => this.observe(api)));
+    this.lastTick = {};
+    const views = await this.timed('observe', () => Promise.all(this.sites.map((api) => this.observe(api))));
     for (const [i, api] of this.sites.entries()) {
       const site = this.state.sites[api.site];
       if (!site) continue;
@@ -139,6 +143,7 @@ export class StorageSimController {
       await this.step(view, 'replication', () => this.reconcileReplications(view, now));
       await this.step(view, 'snapshots', () => this.reconcileSnapshots(view, now));
     }
+    const dataPlane = performance.now();
     const inUse = this.sites.flatMap((api, i) => {
       const view = views[i];
       if (view) {
@@ -150,11 +155,21 @@ export class StorageSimController {
     });
     applyWrites(this.state, inUse, now);
     replicate(this.state, now);
+    this.lastTick['data plane'] = Math.round(performance.now() - dataPlane);
+  }
+
+  private async timed<T>(phase: string, run: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await run();
+    } finally {
+      this.lastTick[phase] = (this.lastTick[phase] ?? 0) + Math.round(performance.now() - started);
+    }
   }
 
   private async step(view: SiteView, what: string, run: () => Promise<void>): Promise<void> {
     try {
-      await run();
+      await this.timed(what, run);
     } catch (err) {
       this.log.error(
         { site: view.api.site, step: what, err },

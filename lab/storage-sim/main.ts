@@ -68,6 +68,7 @@ async function main(): Promise<void> {
           periodMs: config.periodMs,
           volumes: Object.keys(state.volumes).length,
           syncsToPublish: controller.syncs.size,
+          phasesMs: controller.lastTick,
         },
         'period ran long: the array answers late',
       );

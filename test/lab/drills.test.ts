@@ -410,7 +410,7 @@ describe('drills', () => {
         note: 'paused by lab-operator: freeze',
       });
     } finally {
-      await pivot(['drill', 'schedule', 'delete', name]);
+      await pivot(['drill', 'schedule', 'delete', name, '--yes']);
     }
     await waitUntil('the last scheduled drill to end', async () => {
       const d = await temporal.client.workflow.getHandle(drillWorkflowId('orders')).describe();
@@ -458,7 +458,7 @@ describe('drills', () => {
       expect(s.nextRuns.every((t) => Date.parse(t) >= nextHour.getTime())).toBe(true);
       expect(s.blackouts).toEqual([{ comment: `hours=${hour}`, hours: { start: hour, end: hour } }]);
     } finally {
-      await pivot(['drill', 'schedule', 'delete', name]);
+      await pivot(['drill', 'schedule', 'delete', name, '--yes']);
     }
     const bad = await pivot([
       'drill',

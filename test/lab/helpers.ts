@@ -34,7 +34,12 @@ export function pivot(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 3
     execFile(
       process.execPath,
       [join(REPO_ROOT, 'bin', 'pivot.js'), ...args],
-      { env: { ...process.env, NODE_OPTIONS: '', ...env }, timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024 },
+      {
+        // A contexts file on this machine must not redirect the tests: none unless a test names one.
+        env: { ...process.env, NODE_OPTIONS: '', PIVOT_CLI_CONFIG: '/nonexistent/pivot-cli.yaml', ...env },
+        timeout: timeoutMs,
+        maxBuffer: 8 * 1024 * 1024,
+      },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         resolve({ code, stdout, stderr });

@@ -19,9 +19,9 @@ describe('inBatches', () => {
 
   it('rejects with the first error and starts no new item after it', async () => {
     const started: number[] = [];
-    const run = inBatches([1, 2, 3, 4], 1, async (n) => {
+    const run = inBatches([1, 2, 3, 4], 1, (n) => {
       started.push(n);
-      if (n === 2) throw new Error('two failed');
+      return n === 2 ? Promise.reject(new Error('two failed')) : Promise.resolve();
     });
     await expect(run).rejects.toThrow('two failed');
     expect(started).toEqual([1, 2]);
