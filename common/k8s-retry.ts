@@ -15,6 +15,8 @@
  * timeout (the server may be gone; the activity's retry policy decides) and the caller's abort.
  */
 import * as k8s from '@kubernetes/client-node';
+import http from 'node:http';
+import https from 'node:https';
 import { sleep } from './wait.ts';
 
 export interface ApiRetryPolicy {
@@ -54,8 +56,55 @@ function delayMs(policy: ApiRetryPolicy, attempt: number, retryAfter: string | u
   return Math.min(policy.maxDelayMs, Math.max(backoff, asked));
 }
 
+/** The TLS material an agent was made with: a new agent is needed only when it changes. */
+const TLS_KEYS = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'] as const;
+
+function sameTls(a: https.AgentOptions, b: https.AgentOptions): boolean {
+  return TLS_KEYS.every((k) => {
+    const x: unknown = a[k];
+    const y: unknown = b[k];
+    return Buffer.isBuffer(x) && Buffer.isBuffer(y) ? x.equals(y) : x === y;
+  });
+}
+
+/**
+ * One keep-alive agent per client instead of the new agent the client library makes for every
+ * request: with a new one, every request paid a fresh TLS handshake (a new secure context, the
+ * certificates parsed again) on both ends. Profiled on the lab's storage simulator at 900 volumes,
+ * that was half of its CPU time, and the API servers paid as much. Proxy agents are left alone.
+ */
+export class AgentPool {
+  private shared: { agent: http.Agent; options: https.AgentOptions } | undefined;
+
+  reuse(fresh: unknown): http.Agent | undefined {
+    const kind =
+      fresh instanceof https.Agent && fresh.constructor === https.Agent
+        ? 'https'
+        : fresh instanceof http.Agent && fresh.constructor === http.Agent
+          ? 'http'
+          : undefined;
+    if (!kind) return undefined;
+    const options = (fresh as http.Agent & { options: https.AgentOptions }).options;
+    if (
+      !this.shared ||
+      !sameTls(this.shared.options, options) ||
+      !(this.shared.agent instanceof (kind === 'https' ? https.Agent : http.Agent))
+    ) {
+      this.shared?.agent.destroy();
+      const keepAlive = { ...options, keepAlive: true, maxFreeSockets: 32 };
+      this.shared = {
+        agent: kind === 'https' ? new https.Agent(keepAlive) : new http.Agent(keepAlive),
+        options,
+      };
+    }
+    (fresh as http.Agent).destroy();
+    return this.shared.agent;
+  }
+}
+
 export class RetryingHttpLibrary implements k8s.PromiseHttpLibrary {
   private readonly inner = new k8s.IsomorphicFetchHttpLibrary();
+  private readonly agents = new AgentPool();
 
   constructor(
     private readonly policy: ApiRetryPolicy = API_RETRY,
@@ -71,6 +120,8 @@ export class RetryingHttpLibrary implements k8s.PromiseHttpLibrary {
 
   async send(request: k8s.RequestContext): Promise<k8s.ResponseContext> {
     if (this.userAgent) request.setHeaderParam('User-Agent', this.userAgent);
+    const shared = this.agents.reuse(request.getAgent());
+    if (shared) request.setAgent(shared);
     const callerSignal = request.getSignal();
     for (let attempt = 0; ; attempt += 1) {
       const timeout = AbortSignal.timeout(this.policy.timeoutMs);
