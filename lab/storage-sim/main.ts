@@ -60,7 +60,7 @@ async function main(): Promise<void> {
     }
     store.save(state);
     const tookMs = Date.now() - started;
-    if (tookMs > 4 * config.periodMs && started - lastSlowWarning > 60_000) {
+    if (tookMs > 4 * config.periodMs && started - lastSlowWarning > 10_000) {
       lastSlowWarning = started;
       log.warn(
         {

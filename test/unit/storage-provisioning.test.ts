@@ -5,7 +5,7 @@
  * whole GiB.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { allocatedCapacity, provisionedCsiSource } from '../../lab/storage-sim/controller.ts';
+import { allocatedCapacity, provisionedCsiSource, sameStatus } from '../../lab/storage-sim/controller.ts';
 import { SIM_DRIVER } from '../../lab/storage-sim/constants.ts';
 
 function claim(volumeMode?: string): k8s.V1PersistentVolumeClaim {
@@ -70,5 +70,26 @@ describe('allocatedCapacity', () => {
     expect(allocatedCapacity('1500Mi')).toBe('2Gi');
     expect(allocatedCapacity('1G')).toBe('1Gi');
     expect(allocatedCapacity('100Mi')).toBe('1Gi');
+  });
+});
+
+describe('sameStatus', () => {
+  it('sees no change in a status the API server handed back with its keys sorted', () => {
+    const written = {
+      state: 'Primary',
+      conditions: [
+        { type: 'Completed', status: 'True', reason: 'Promoted', message: 'm', observedGeneration: 1 },
+      ],
+    };
+    const handedBack = {
+      conditions: [
+        { message: 'm', observedGeneration: 1, reason: 'Promoted', status: 'True', type: 'Completed' },
+      ],
+      state: 'Primary',
+      lastSyncTime: '2026-12-02T10:00:00Z',
+    };
+    expect(sameStatus(handedBack, written)).toBe(true);
+    expect(sameStatus(handedBack, { ...written, state: 'Secondary' })).toBe(false);
+    expect(sameStatus(undefined, written)).toBe(false);
   });
 });
