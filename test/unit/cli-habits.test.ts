@@ -187,15 +187,16 @@ describe('commands that change production', () => {
   it('refuse without a terminal unless --yes, before calling the API', async () => {
     // The API named here does not exist: had the command called it, the exit code would be 4.
     const env = { PIVOT_API_URL: 'http://127.0.0.1:9', PIVOT_TOKEN: 'x' };
-    for (const args of [
+    const cases = [
       ['failover', '--site', 'dc-a'],
       ['switchover', 'orders'],
       ['abort', 'orders'],
       ['skip', 'orders', '--step', 'promote-target', '--reason', 'done by hand'],
       ['drill', 'schedule', 'delete', 'weekly'],
-    ]) {
-      const r = await pivot(args, env);
-      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+    ];
+    const runs = await Promise.all(cases.map((args) => pivot(args, env)));
+    for (const [i, r] of runs.entries()) {
+      expect({ args: cases[i], code: r.code }).toEqual({ args: cases[i], code: 2 });
       expect(r.stderr).toContain('this needs a confirmation, and no terminal is here to ask');
       expect(r.stderr).toContain('next: add --yes');
     }
@@ -205,11 +206,15 @@ describe('commands that change production', () => {
 
   it('-o yaml and -o json print the same data (a local read command)', async () => {
     const runbook = join(ROOT, 'runbooks', 'orders.yaml');
-    const json = JSON.parse((await pivot(['runbook', 'validate', runbook, '-o', 'json'])).stdout) as unknown;
-    const yaml = parseYaml((await pivot(['runbook', 'validate', runbook, '-o', 'yaml'])).stdout) as unknown;
+    const [asJson, asYaml, bad] = await Promise.all([
+      pivot(['runbook', 'validate', runbook, '-o', 'json']),
+      pivot(['runbook', 'validate', runbook, '-o', 'yaml']),
+      pivot(['runbook', 'validate', runbook, '-o', 'xml']),
+    ]);
+    const json = JSON.parse(asJson.stdout) as unknown;
+    const yaml = parseYaml(asYaml.stdout) as unknown;
     expect(yaml).toEqual(json);
     expect(json).toEqual({ files: [expect.objectContaining({ valid: true })] });
-    const bad = await pivot(['runbook', 'validate', runbook, '-o', 'xml']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("argument 'xml' is invalid. Allowed choices are table, json, yaml");
   });
