@@ -479,7 +479,14 @@ export class StorageSimController {
       );
       if (sameStatus(vr.status, status)) continue;
       const target = { site, namespace: ns, name: vr.metadata.name! };
-      if (sameStatus(vr.status, withoutSync(status)) && typeof status['lastSyncTime'] === 'string') {
+      // Between a demotion and a promotion (no copy primary), the final sync is what a planned move
+      // waits for: it is written at once, not queued behind a thousand routine refreshes.
+      const moving = !!vol && Object.values(vol.copies).every((c) => c.role !== 'primary');
+      if (
+        !moving &&
+        sameStatus(vr.status, withoutSync(status)) &&
+        typeof status['lastSyncTime'] === 'string'
+      ) {
         this.syncs.offer({
           ...target,
           sync: {

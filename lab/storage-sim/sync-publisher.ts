@@ -9,7 +9,8 @@
  * the sync times as fast as the API server answers: at the lab's usual size each sync appears
  * within a period; with thousands of volumes the published `lastSyncTime` lags, as it does on real
  * arrays whose operators refresh it on their own schedule. Its patches carry only the three sync
- * fields, so a late one can never undo a change of role written meanwhile.
+ * fields, so a late one can never undo a change of role written meanwhile. (A volume between
+ * demotion and promotion, whose final sync a planned move waits for, is written in the period.)
  */
 import type { Logger } from '../../common/logging.ts';
 import { sleep } from '../../common/wait.ts';
