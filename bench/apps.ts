@@ -80,7 +80,11 @@ export function appObjects(app: BenchApp): k8s.KubernetesObject[] {
   ] as k8s.KubernetesObject[];
 }
 
-export function appRunbook(app: BenchApp, sites: { primary: string; secondary: string }): string {
+export function appRunbook(
+  app: BenchApp,
+  sites: { primary: string; secondary: string },
+  rpo = '30s',
+): string {
   return `apiVersion: pivot.dev/v1alpha1
 kind: Runbook
 metadata: { name: ${app.name} }
@@ -95,7 +99,7 @@ spec:
       replication: { provider: csi-addons, volumeReplicationClass: sim-replication }
   healthChecks:
     - { name: ready, kind: WorkloadsReady, timeout: 5m }
-  objectives: { rpo: 30s, rto: 10m }
+  objectives: { rpo: ${rpo}, rto: 10m }
   approval: { failover: none }
   priority: { tier: ${app.tier}${app.dependsOn ? `, dependsOn: [${app.dependsOn}]` : ''} }
 `;
@@ -109,7 +113,12 @@ export async function seedApps(
   active: SiteApi,
   standby: SiteApi,
   apps: BenchApp[],
-  options: { runbookDir?: string; concurrency?: number; progress?: (done: number) => void } = {},
+  options: {
+    runbookDir?: string;
+    rpo?: string;
+    concurrency?: number;
+    progress?: (done: number) => void;
+  } = {},
 ): Promise<void> {
   let done = 0;
   await inBatches(apps, options.concurrency ?? 8, async (app) => {
@@ -130,7 +139,7 @@ export async function seedApps(
     if (options.runbookDir) {
       writeFileSync(
         join(options.runbookDir, `${app.name}.yaml`),
-        appRunbook(app, { primary: active.site, secondary: standby.site }),
+        appRunbook(app, { primary: active.site, secondary: standby.site }, options.rpo),
       );
     }
     options.progress?.((done += 1));

@@ -36,6 +36,11 @@ const program = new Command('bench')
     10,
   )
   .option('--keep', 'leave the applications on the lab afterwards', false)
+  .option(
+    '--rpo <duration>',
+    "the runbooks' RPO objective; a site operation's plan refuses replicas older than it",
+    '30s',
+  )
   .action(
     async (opts: {
       apps: number;
@@ -44,6 +49,7 @@ const program = new Command('bench')
       concurrency?: number;
       kubectlSample: number;
       keep: boolean;
+      rpo: string;
     }) => {
       const log = (line: string) =>
         process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);

@@ -45,6 +45,8 @@ export interface BenchOptions {
   kubectlSample: number;
   /** Leave the applications on the lab afterwards. */
   keep: boolean;
+  /** The runbooks' RPO objective (a duration, e.g. "30s"): the plan refuses a replica older. */
+  rpo: string;
   log: (line: string) => void;
 }
 
@@ -111,6 +113,7 @@ export async function runBench(lab: Lab, options: BenchOptions): Promise<BenchRe
     const seedStart = Date.now();
     await seedApps(src, dst, pivotApps, {
       runbookDir,
+      rpo: options.rpo,
       progress: (n) => n % 25 === 0 && log(`  ${n}/${pivotApps.length} seeded`),
     });
     await seedApps(src, dst, kubectlApps);
@@ -164,6 +167,7 @@ export async function runBench(lab: Lab, options: BenchOptions): Promise<BenchRe
         concurrency: options.concurrency,
         kubectlSample: sample,
         keep: options.keep,
+        rpo: options.rpo,
       },
       from,
       to,
@@ -498,7 +502,7 @@ export function formatTable(r: BenchResult): string {
   const rows: Array<[string, string]> = [
     [
       'applications × claims',
-      `${r.options.apps} × ${r.options.pvcsPerApp}, ${r.waves} wave(s), ${r.from} → ${r.to}`,
+      `${r.options.apps} × ${r.options.pvcsPerApp}, ${r.waves} wave(s), ${r.from} → ${r.to}, RPO objective ${r.options.rpo}`,
     ],
     [
       'pivot: site operation',

@@ -18,6 +18,7 @@ describe('the benchmark', () => {
       concurrency: 3,
       kubectlSample: 1,
       keep: false,
+      rpo: '30s',
       log: (line) => lines.push(line),
     });
     process.stdout.write(`${formatTable(result)}\n${lastLine(result)}\n`);
