@@ -341,7 +341,9 @@ async function runPivot(
   const temporal = await connectClient(config);
   let largest: BenchResult['pivot']['largestHistory'] = { workflowId: op.workflowId, events: 0 };
   try {
-    const ids = [op.workflowId, ...report.apps.map((a) => a.workflowId ?? operationWorkflowId(a.app))];
+    // An application that never started (its dependency did not succeed) has no workflow.
+    const started = report.apps.filter((a) => a.outcome !== 'not-started');
+    const ids = [op.workflowId, ...started.map((a) => a.workflowId ?? operationWorkflowId(a.app))];
     for (const id of ids) {
       const d = await temporal.client.workflow.getHandle(id).describe();
       if (d.historyLength > largest.events) {
