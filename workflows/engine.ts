@@ -141,6 +141,17 @@ export const PROFILES = {
     scheduleToCloseTimeout: '12 seconds',
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
   },
+  /**
+   * Asking a site that a planned operation needs (or the target of any): the answer is quick, but
+   * during a site operation the worker's queue holds a datacenter's worth of steps, so the wait
+   * for a free slot is bounded apart. At N = 300 a 10 s bound on both together refused five
+   * applications whose sites answered.
+   */
+  siteProbe: {
+    scheduleToStartTimeout: '1 minute',
+    startToCloseTimeout: '10 seconds',
+    retry: { maximumAttempts: 1 },
+  },
   /** A site that may be gone (the source of an unplanned failover): one short attempt. */
   bestEffort: {
     startToCloseTimeout: '10 seconds',

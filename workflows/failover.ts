@@ -49,7 +49,7 @@ export async function failover(input: OperationInput): Promise<OperationReport> 
   return run.execute(async () => {
     const pre = await run.step('preflight', async () => {
       const witness = await run.begin({ active: from, unfenced: to });
-      await siteActivities(to, 'bestEffort').probeSite();
+      await siteActivities(to, 'siteProbe').probeSite();
       let sourceReachable = true;
       let volumes: VolumeSpec[] = [];
       let replicas: Record<string, number> = {};

@@ -63,8 +63,8 @@ export async function reprotect(input: OperationInput): Promise<OperationReport>
     const { ctx, volumes } = await run.step('preflight', async () => {
       const witness = await run.begin({ active: from });
       await Promise.all([
-        siteActivities(from, 'bestEffort').probeSite(),
-        siteActivities(to, 'bestEffort').probeSite(),
+        siteActivities(from, 'siteProbe').probeSite(),
+        siteActivities(to, 'siteProbe').probeSite(),
       ]);
       const volumes: VolumeSpec[] = await active.describeVolumes(runbook);
       return { ctx: witness.ctx, volumes };

@@ -54,7 +54,7 @@ async function plannedMove(
     siteActivities(to, 'k8sMutation'),
     siteActivities(to, 'storageWait'),
   ];
-  const probe = (site: string) => siteActivities(site, 'bestEffort').probeSite();
+  const probe = (site: string) => siteActivities(site, 'siteProbe').probeSite();
   // A roll-back asks the source first: one that is gone fails its undo in seconds, naming it,
   // rather than wait on a task queue no worker serves.
   const sourceAnswers = async () => {
