@@ -144,13 +144,14 @@ export const PROFILES = {
   /**
    * Asking a site that a planned operation needs (or the target of any): the answer is quick, but
    * during a site operation the worker's queue holds a datacenter's worth of steps, so the wait
-   * for a free slot is bounded apart. At N = 300 a 10 s bound on both together refused five
-   * applications whose sites answered.
+   * for a free slot is bounded apart, and an answer slower than 10 s (an API server on a saturated
+   * machine) is asked once more. At N = 300 a single 10 s bound on both together refused five
+   * applications whose sites answered; with the queue wait apart, one answer still took longer.
    */
   siteProbe: {
     scheduleToStartTimeout: '1 minute',
     startToCloseTimeout: '10 seconds',
-    retry: { maximumAttempts: 1 },
+    retry: { initialInterval: '1 second', maximumAttempts: 2 },
   },
   /** A site that may be gone (the source of an unplanned failover): one short attempt. */
   bestEffort: {
@@ -218,6 +219,9 @@ export class OperationRun {
   private readonly pointOfNoReturnStep: string | undefined;
   private notice?: string;
   private lossGate?: LossGate;
+  /** The loss an unplanned operation expects (armed or not), shown with the approval it waits for. */
+  private lossBasis?: LossGate;
+  private cutsOff?: string[];
 
   constructor(
     readonly input: OperationInput,
@@ -387,11 +391,21 @@ export class OperationRun {
    */
   requireLossAcceptance(gate: LossGate): void {
     this.lossGate = gate;
+    this.lossBasis = gate;
   }
 
-  /** Something the approver must read before approving (shown with the wait, kept in the notes). */
-  approvalNotice(text: string): void {
+  /** The loss expected within the objective: shown to the approver, no acceptance needed. */
+  expectLoss(basis: LossGate): void {
+    this.lossBasis = basis;
+  }
+
+  /**
+   * Something the approver must read before approving (shown with the wait, kept in the notes),
+   * with the applications a storage fence would also cut off.
+   */
+  approvalNotice(text: string, cutsOff?: string[]): void {
     this.notice = text;
+    if (cutsOff) this.cutsOff = cutsOff;
     this.tracker.note(text);
   }
 
@@ -560,9 +574,22 @@ export class OperationRun {
         );
         return;
       }
+      const basis = this.lossBasis;
       this.tracker.wait({
         for: 'approval',
         detail: `${this.notice ? `${this.notice}. ` : ''}approve with \`pivot approve ${this.app}\`${gate ? ' --accept-data-loss <duration>' : ''}, or abort with \`pivot abort ${this.app}\``,
+        ...(basis
+          ? {
+              loss: {
+                ...(Number.isFinite(basis.lastSyncMs)
+                  ? { lastSyncTime: new Date(basis.lastSyncMs).toISOString() }
+                  : {}),
+                objectiveMs: basis.objectiveMs,
+                mustAccept: gate !== undefined,
+              },
+            }
+          : {}),
+        ...(this.cutsOff?.length ? { cutsOff: this.cutsOff } : {}),
       });
       this.pendingApproval(true);
       const got = await this.waitHoldingLock(

@@ -81,6 +81,7 @@ export async function failover(input: OperationInput): Promise<OperationReport> 
       if (!sourceReachable && (input.fence?.cutsOff ?? []).length > 0) {
         run.approvalNotice(
           `${from} does not answer: a storage fence on its networks will also cut off ${input.fence!.cutsOff!.join(', ')}; to move them too, fail over the site (pivot failover --site ${from})`,
+          input.fence!.cutsOff,
         );
       }
       if (patched(RPO_GATE)) {
@@ -92,6 +93,7 @@ export async function failover(input: OperationInput): Promise<OperationReport> 
         const objectiveMs = parseDuration(runbook.spec.objectives.rpo) ?? 0;
         const lastSyncMs = lastSync ? Date.parse(lastSync) : -Infinity;
         if (Date.now() - lastSyncMs > objectiveMs) run.requireLossAcceptance({ lastSyncMs, objectiveMs });
+        else run.expectLoss({ lastSyncMs, objectiveMs });
       }
       return { ctx: witness.ctx, volumes, replicas, sourceReachable };
     });

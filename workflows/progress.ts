@@ -32,6 +32,14 @@ export interface Waiting {
   since: string;
   /** What to do, e.g. "approve with `pivot approve orders`". */
   detail: string;
+  /**
+   * An unplanned operation's expected data loss: it grows from the replicas' oldest last sync
+   * (absent: unknown, an unbounded loss) until writes stop, against the RPO objective; beyond it
+   * the approver must accept the loss.
+   */
+  loss?: { lastSyncTime?: string; objectiveMs: number; mustAccept: boolean };
+  /** Other applications a storage fence on the source's networks would cut off. */
+  cutsOff?: string[];
 }
 
 /** An operator's decision sent to a running operation (approve, abort, retry, skip). */
