@@ -21,10 +21,18 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import type { ApiConfig, OidcConfig, Role } from '../config/types.ts';
+import { CSRF_HEADER, csrfSatisfied, sessionCookie, type SessionStore } from './board/sessions.ts';
 
 export interface Principal {
   name: string;
   roles: Role[];
+}
+
+/** Who a credential names (or why it is refused), and until when an OIDC token is valid. */
+export interface Authentication {
+  principal?: Principal;
+  refusal?: string;
+  expiresAtMs?: number;
 }
 
 /** What each permission needs: any one of the roles listed. */
@@ -76,7 +84,7 @@ export class OidcVerifier {
   }
 
   /** The principal, or why the token is refused (never the token itself). */
-  async verify(token: string): Promise<{ principal?: Principal; refusal?: string }> {
+  async verify(token: string): Promise<Authentication> {
     try {
       const { payload } = await jwtVerify(token, this.keys, {
         issuer: this.oidc.issuer,
@@ -93,7 +101,10 @@ export class OidcVerifier {
       const roles = [
         ...new Set(groups.flatMap((g) => (typeof g === 'string' ? (this.oidc.groupRoles[g] ?? []) : []))),
       ];
-      return { principal: { name, roles } };
+      return {
+        principal: { name, roles },
+        ...(typeof payload.exp === 'number' ? { expiresAtMs: payload.exp * 1000 } : {}),
+      };
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) return { refusal: 'the token has expired' };
       if (err instanceof joseErrors.JWTClaimValidationFailed) {
@@ -115,7 +126,7 @@ export class Authenticator {
     this.oidc = api.oidc ? new OidcVerifier(api.oidc) : undefined;
   }
 
-  async authenticate(token: string): Promise<{ principal?: Principal; refusal?: string }> {
+  async authenticate(token: string): Promise<Authentication> {
     const principal = this.tokens.verify(token);
     if (principal) return { principal };
     if (this.oidc && token.split('.').length === 3) return this.oidc.verify(token);
@@ -148,6 +159,23 @@ export class RateLimiter {
   }
 }
 
+/**
+ * Who makes the request: a bearer credential first, else the board's session cookie. `csrf` is
+ * false when a session makes a change without its CSRF token.
+ */
+async function identify(
+  req: Request,
+  auth: Authenticator,
+  sessions: SessionStore | undefined,
+): Promise<Authentication & { csrf?: boolean }> {
+  const token = bearerToken(req);
+  if (token) return auth.authenticate(token);
+  const id = sessions ? sessionCookie(req) : undefined;
+  const session = id ? await sessions!.get(id) : undefined;
+  if (!session) return id ? { refusal: 'the session has ended: sign in again' } : {};
+  return { principal: session.principal, csrf: csrfSatisfied(req, session) };
+}
+
 export interface Limits {
   /** Per principal. */
   perPrincipal: RateLimiter;
@@ -170,11 +198,22 @@ function rateLimited(res: Response, wait: number, message: string): void {
  * Express middleware: 401 without a valid credential (429 once its address is over the limit for
  * such requests), 403 when the principal's roles lack `permission`, 429 over its rate limit.
  */
-export function requirePermission(auth: Authenticator, permission: Permission, limits: Limits) {
+export function requirePermission(
+  auth: Authenticator,
+  permission: Permission,
+  limits: Limits,
+  sessions?: SessionStore,
+) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    const token = bearerToken(req);
-    (token ? auth.authenticate(token) : Promise.resolve({} as { principal?: Principal; refusal?: string }))
-      .then(({ principal, refusal }) => {
+    identify(req, auth, sessions)
+      .then(({ principal, refusal, csrf }) => {
+        if (csrf === false) {
+          res.status(403).json({
+            error: 'csrf',
+            message: `a change made with the board's session must carry its ${CSRF_HEADER} header: reload the board`,
+          });
+          return;
+        }
         if (!principal) {
           const address = req.socket.remoteAddress ?? 'unknown';
           const wait = limits.unauthenticated.take(`address:${address}`);
