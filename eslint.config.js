@@ -10,7 +10,14 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: {
         projectService: {
-          allowDefaultProject: ['*.js', 'bin/*.js', 'test/*.js', 'test/*.cjs', 'lab/tools/*.mjs'],
+          allowDefaultProject: [
+            '*.js',
+            'bin/*.js',
+            'test/*.js',
+            'test/*.cjs',
+            'lab/tools/*.mjs',
+            'api/board/static/*.js',
+          ],
         },
       },
     },
@@ -42,6 +49,22 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.cjs', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { globals: { process: 'readonly', module: 'writable', require: 'readonly' } },
+  },
+  {
+    // The board's script runs in the browser, as a module.
+    files: ['api/board/static/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: {
+        document: 'readonly',
+        window: 'readonly',
+        fetch: 'readonly',
+        EventSource: 'readonly',
+        Node: 'readonly',
+        CSS: 'readonly',
+        setInterval: 'readonly',
+      },
+    },
   },
   prettier,
 );

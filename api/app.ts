@@ -9,16 +9,13 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Redis } from 'ioredis';
 import type { Logger } from '../common/logging.ts';
 import type { PivotConfig } from '../config/types.ts';
-import { checkDrift } from '../planner/drift.ts';
 import { RunbookSetError, SelectionError, type Inputs, type Selection } from '../planner/inputs.ts';
-import { activeSite, resolveVolumes } from '../planner/resolve.ts';
 import { parseDuration } from '../runbook/duration.ts';
 import type { Witness } from '../witness/witness.ts';
 import { Authenticator, createLimits, PERMISSIONS, requirePermission, type Principal } from './auth.ts';
 import {
   CLI_USER_AGENT,
   MAX_CONCURRENCY,
-  type AppStatus,
   type AppsResponse,
   drillSummary,
   type DecisionResponse,
@@ -28,6 +25,10 @@ import {
   type OperationResponse,
   type StartedResponse,
 } from './contract.ts';
+import { BoardFeed } from './board/feed.ts';
+import { createBoardRouter } from './board/router.ts';
+import { SessionStore } from './board/sessions.ts';
+import { estate } from './estate.ts';
 import { createHookRouter } from './hooks.ts';
 import { renderDrillHtml } from './evidence-html.ts';
 import type { ApiMetrics } from './metrics.ts';
@@ -131,7 +132,15 @@ export function createApp(deps: ApiDeps): express.Express {
   const { config, client, witness, metrics, log } = deps;
   const auth = new Authenticator(config.api);
   const limits = createLimits(config.api);
-  const can = (p: Parameters<typeof requirePermission>[1]) => requirePermission(auth, p, limits);
+  const sessions = new SessionStore(deps.redis);
+  const can = (p: Parameters<typeof requirePermission>[1]) => requirePermission(auth, p, limits, sessions);
+  const feed = new BoardFeed({
+    client,
+    witness,
+    estate: () => estate(deps),
+    ...optional('temporalUiUrl', config.api.board?.temporalUiUrl),
+    log,
+  });
   metrics.watchDrills(async () =>
     (await witness.drills(500)).map((json) => drillSummary(JSON.parse(json) as DrillReport)),
   );
@@ -153,6 +162,8 @@ export function createApp(deps: ApiDeps): express.Express {
   // The hooks read their raw body (its signature covers the bytes), so they come before the JSON parser.
   app.use(createHookRouter({ config, client, witness, metrics, log }));
   app.use(express.json({ limit: BODY_LIMIT, type: 'application/json' }));
+
+  app.use(createBoardRouter({ api: config.api, auth, limits, sessions, feed, canRead: can('read'), log }));
 
   app.get('/livez', (_req, res) => {
     res.json({ status: 'ok' });
@@ -187,39 +198,7 @@ export function createApp(deps: ApiDeps): express.Express {
     '/v1/apps',
     can('read'),
     route(async (_req, res) => {
-      const inputs = await deps.status();
-      const apps = await Promise.all(
-        inputs.runbooks.map(async (runbook): Promise<AppStatus> => {
-          const name = runbook.metadata.name;
-          const state = await witness.state(name);
-          const active = activeSite(runbook, inputs.live);
-          const site = active.kind === 'known' ? active.site : undefined;
-          const volumes = site ? resolveVolumes(runbook, inputs.live, site) : [];
-          const other = [runbook.spec.sites.primary, runbook.spec.sites.secondary].find((s) => s !== site);
-          const syncs = volumes.map((v) => (other ? v.replication[other]?.lastSyncTime : undefined));
-          const lagMs = syncs.every((t) => t)
-            ? Math.max(0, ...syncs.map((t) => inputs.live.takenAt - Date.parse(t!)))
-            : null;
-          const rpoMs = parseDuration(runbook.spec.objectives.rpo) ?? 0;
-          if (lagMs !== null) metrics.lag(name, lagMs / 1000, rpoMs / 1000);
-          const drift = checkDrift(runbook, inputs.live, config);
-          return {
-            app: name,
-            activeSite: site ?? null,
-            epoch: state.epoch,
-            fencedSites: state.fencedSites,
-            operationRunning: (await witness.lockHolder(name)) ?? null,
-            replicationLagMs: lagMs,
-            rpoObjectiveMs: rpoMs,
-            withinRpo: lagMs !== null && lagMs <= rpoMs,
-            drift: {
-              errors: drift.filter((d) => d.severity === 'error').length,
-              warnings: drift.filter((d) => d.severity === 'warning').length,
-            },
-          };
-        }),
-      );
-      res.json({ apps, observedAt: new Date(inputs.live.takenAt).toISOString() } satisfies AppsResponse);
+      res.json((await estate(deps)) satisfies AppsResponse);
     }),
   );
 

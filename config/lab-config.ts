@@ -52,6 +52,7 @@ export function labConfig(
     api: {
       listen: `127.0.0.1:${layout.ports.api}`,
       twoPersonRule: true,
+      board: { temporalUiUrl: `http://127.0.0.1:${layout.ports.temporalUi}` },
       tokens: Object.entries(tokens).map(([role, token]) => ({
         name: `lab-${role}`,
         sha256: sha256Hex(token),

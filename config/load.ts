@@ -130,6 +130,14 @@ export const CONFIG_SCHEMA = {
         twoPersonRule: { type: 'boolean' },
         rateLimitPerMinute: { type: 'integer', minimum: 1 },
         unauthenticatedRateLimitPerMinute: { type: 'integer', minimum: 1 },
+        board: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            sessionHours: { type: 'number', exclusiveMinimum: 0, maximum: 24 },
+            temporalUiUrl: { type: 'string', pattern: '^https?://' },
+          },
+        },
         oidc: {
           type: 'object',
           additionalProperties: false,

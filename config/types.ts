@@ -40,6 +40,15 @@ export interface ApiConfig {
   unauthenticatedRateLimitPerMinute?: number;
   /** Accept OIDC JWTs from one issuer besides the static tokens. */
   oidc?: OidcConfig;
+  /** The status board in the browser (served at /board). */
+  board?: BoardConfig;
+}
+
+export interface BoardConfig {
+  /** How long a sign-in lasts, in hours (default 8; never past an OIDC token's own expiry). */
+  sessionHours?: number;
+  /** The Temporal web UI, to link each operation to its workflow (e.g. https://temporal.example/). */
+  temporalUiUrl?: string;
 }
 
 export interface OidcConfig {
