@@ -299,7 +299,7 @@ export class Lab {
     });
     await this.waitForDaemon('api', DAEMONS.api, this.layout.ports.api, 60_000);
     this.progress.step(
-      `api: http://127.0.0.1:${this.layout.ports.api} (tokens per role in ${this.layout.tokensFile})`,
+      `api: http://127.0.0.1:${this.layout.ports.api}, status board http://127.0.0.1:${this.layout.ports.api}/board (tokens per role in ${this.layout.tokensFile})`,
     );
   }
 
