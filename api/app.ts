@@ -25,7 +25,7 @@ import {
   type OperationResponse,
   type StartedResponse,
 } from './contract.ts';
-import { BoardFeed } from './board/feed.ts';
+import type { BoardFeed } from './board/feed.ts';
 import { createBoardRouter } from './board/router.ts';
 import { SessionStore } from './board/sessions.ts';
 import { estate } from './estate.ts';
@@ -70,6 +70,8 @@ export interface ApiDeps {
    */
   status: () => Promise<Inputs>;
   metrics: ApiMetrics;
+  /** What the status board shows (api/board/feed.ts), shared with the background status refresh. */
+  feed: BoardFeed;
   log: Logger;
 }
 
@@ -134,13 +136,7 @@ export function createApp(deps: ApiDeps): express.Express {
   const limits = createLimits(config.api);
   const sessions = new SessionStore(deps.redis);
   const can = (p: Parameters<typeof requirePermission>[1]) => requirePermission(auth, p, limits, sessions);
-  const feed = new BoardFeed({
-    client,
-    witness,
-    estate: () => estate(deps),
-    ...optional('temporalUiUrl', config.api.board?.temporalUiUrl),
-    log,
-  });
+  const { feed } = deps;
   metrics.watchDrills(async () =>
     (await witness.drills(500)).map((json) => drillSummary(JSON.parse(json) as DrillReport)),
   );

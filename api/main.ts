@@ -9,6 +9,9 @@ import { findConfig, loadConfig } from '../config/load.ts';
 import { gatherInputsFor } from '../planner/inputs.ts';
 import { witnessFor, witnessRedis } from '../witness/connect.ts';
 import { createApp, STATUS_AGES } from './app.ts';
+import { BoardFeed } from './board/feed.ts';
+import { estate } from './estate.ts';
+import { StatusMonitor } from './monitor.ts';
 import { sharedSnapshot } from './shared-snapshot.ts';
 import { ApiMetrics } from './metrics.ts';
 import { connectClient } from './operations.ts';
@@ -19,21 +22,35 @@ const log = createLogger('api');
 identifyProcess('api');
 const redis = witnessRedis(config);
 const { client, close } = await connectClient(config);
+const witness = witnessFor(config, redis);
+const status = sharedSnapshot(() => gatherInputsFor(config, {}), STATUS_AGES);
+const metrics = new ApiMetrics();
+const feed = new BoardFeed({
+  client,
+  witness,
+  estate: () => estate({ config, witness, status, metrics }),
+  ...(config.api.board?.temporalUiUrl ? { temporalUiUrl: config.api.board.temporalUiUrl } : {}),
+  log,
+});
 const app = createApp({
   config,
   client,
-  witness: witnessFor(config, redis),
+  witness,
   redis,
   gather: (selection) => gatherInputsFor(config, selection),
-  status: sharedSnapshot(() => gatherInputsFor(config, {}), STATUS_AGES),
-  metrics: new ApiMetrics(),
+  status,
+  metrics,
+  feed,
   log,
 });
+const monitor = new StatusMonitor({ config, client, redis, status, feed, metrics, log });
+monitor.start();
 const [host, port] = config.api.listen.split(':') as [string, string];
 const server = app.listen(Number(port), host, () => {
   log.info({ listen: config.api.listen, tokens: (config.api.tokens ?? []).map((t) => t.name) }, 'api ready');
 });
 const stop = () => {
+  monitor.stop();
   server.close(() => {
     void close().then(() => redis.disconnect());
   });

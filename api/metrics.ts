@@ -48,6 +48,43 @@ export class ApiMetrics {
     registers: [this.registry],
   });
 
+  // Refreshed in the background by api/monitor.ts, never by a scrape.
+  private readonly siteReachable = new Gauge({
+    name: 'pivot_site_reachable',
+    help: "1 if the site's Kubernetes API answered Pivot's last read of it, else 0",
+    labelNames: ['site'],
+    registers: [this.registry],
+  });
+  private readonly dependencyUp = new Gauge({
+    name: 'pivot_dependency_up',
+    help: '1 if the dependency (witness, temporal) answered the last check, else 0',
+    labelNames: ['dependency'],
+    registers: [this.registry],
+  });
+  private readonly running = new Gauge({
+    name: 'pivot_operations_running',
+    help: 'Operations running now, by operation',
+    labelNames: ['operation'],
+    registers: [this.registry],
+  });
+  private readonly operationAge = new Gauge({
+    name: 'pivot_operation_age_seconds',
+    help: 'How long each running operation has run, with what it waits for (none, approval, decision)',
+    labelNames: ['operation', 'app', 'waiting'],
+    registers: [this.registry],
+  });
+  private readonly attention = new Gauge({
+    name: 'pivot_operation_needs_attention',
+    help: '1 for each running operation that failed past its point of no return and waits for a person',
+    labelNames: ['operation', 'app'],
+    registers: [this.registry],
+  });
+  private readonly refreshed = new Gauge({
+    name: 'pivot_status_refresh_timestamp_seconds',
+    help: 'When the background refresh of these status gauges last completed (Unix time)',
+    registers: [this.registry],
+  });
+
   /** Where the drill gauges read the kept drills from, at each scrape (set by the app). */
   private drillSource: (() => Promise<DrillSummary[]>) | undefined;
 
@@ -115,6 +152,38 @@ export class ApiMetrics {
 
   delivery(source: string, outcome: string): void {
     this.deliveries.inc({ source, outcome });
+  }
+
+  site(site: string, reachable: boolean): void {
+    this.siteReachable.set({ site }, reachable ? 1 : 0);
+  }
+
+  dependency(dependency: 'witness' | 'temporal', up: boolean): void {
+    this.dependencyUp.set({ dependency }, up ? 1 : 0);
+  }
+
+  /** The running operations, replacing the previous set (an ended one leaves no series behind). */
+  operationsRunning(
+    ops: Array<{
+      operation: string;
+      app: string;
+      ageSeconds: number;
+      waiting: string;
+      needsAttention: boolean;
+    }>,
+  ): void {
+    this.running.reset();
+    this.operationAge.reset();
+    this.attention.reset();
+    for (const op of ops) {
+      this.running.inc({ operation: op.operation });
+      this.operationAge.set({ operation: op.operation, app: op.app, waiting: op.waiting }, op.ageSeconds);
+      if (op.needsAttention) this.attention.set({ operation: op.operation, app: op.app }, 1);
+    }
+  }
+
+  statusRefreshed(at: number): void {
+    this.refreshed.set(at / 1000);
   }
 
   lag(app: string, lagSeconds: number, rpoSeconds: number): void {

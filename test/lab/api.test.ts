@@ -469,6 +469,31 @@ describe('operations through the API', () => {
     expect(await pivot.witness.state('orders')).toEqual(before);
   });
 
+  it('refreshes its status gauges in the background, whether or not anyone asks for the status', async () => {
+    type Family = { name: string; metrics: Array<{ labels?: Record<string, string>; value?: string }> };
+    const scrape = async () =>
+      parsePrometheusTextFormat(await (await fetch(`${base}/metrics`)).text()) as Family[];
+    const value = (families: Family[], name: string, labels: Record<string, string> = {}) =>
+      families
+        .find((f) => f.name === name)
+        ?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))?.value;
+    const refreshedAt = (families: Family[]) =>
+      Number(value(families, 'pivot_status_refresh_timestamp_seconds'));
+    const first = await scrape();
+    // Without any call to /v1/apps in between, the refresh moves on (every 15 s).
+    await waitUntil(
+      'a background refresh of the status gauges',
+      async () => refreshedAt(await scrape()) > refreshedAt(first),
+      { timeoutMs: 40_000, intervalMs: 1000 },
+    );
+    const now = await scrape();
+    for (const site of ['dc-a', 'dc-b']) expect(value(now, 'pivot_site_reachable', { site })).toBe('1');
+    expect(value(now, 'pivot_dependency_up', { dependency: 'witness' })).toBe('1');
+    expect(value(now, 'pivot_dependency_up', { dependency: 'temporal' })).toBe('1');
+    expect(Number(value(now, 'pivot_replication_lag_seconds', { app: 'orders' }))).toBeGreaterThanOrEqual(0);
+    expect(value(now, 'pivot_rpo_objective_seconds', { app: 'orders' })).toBe('30');
+  });
+
   it('serves /metrics in the Prometheus text format, with the operations just requested', async () => {
     const res = await fetch(`${base}/metrics`);
     expect(res.status).toBe(200);
