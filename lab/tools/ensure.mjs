@@ -6,7 +6,7 @@
 //   node lab/tools/ensure.mjs demo   the Node dependencies (the lab builds its own tools on `up`)
 //   node lab/tools/ensure.mjs test   the same, plus every tool the suites run: the lab's tools and
 //                                    Temporal's time-skipping test server (lab/tools/provision.sh,
-//                                    cached outside the checkout) and Debian's chromium
+//                                    cached outside the checkout), Debian's chromium and promtool
 //
 // Cheap when everything is in place: it compares file times and looks at PATH.
 import { spawnSync } from 'node:child_process';
@@ -52,6 +52,12 @@ function run(command, args) {
   }
 }
 
+/** [command, the Debian package that provides it] */
+export const DEBIAN_TOOLS = [
+  ['chromium', 'chromium'],
+  ['promtool', 'prometheus'],
+];
+
 function main(purpose) {
   if (purpose !== 'demo' && purpose !== 'test') {
     say('usage: node lab/tools/ensure.mjs demo|test');
@@ -68,14 +74,18 @@ function main(purpose) {
     run('npm', ['ci', '--no-audit', '--no-fund']);
   }
   if (purpose === 'test') {
-    // The drill and board tests render pages in Debian's headless Chromium.
-    if (!onPath('chromium')) {
+    // Debian packages the tests use: Chromium renders the drill evidence and drives the board;
+    // promtool checks and unit-tests the Prometheus rules in deploy/.
+    const missing = DEBIAN_TOOLS.filter(([command]) => !onPath(command)).map(([, pkg]) => pkg);
+    if (missing.length > 0) {
       if (process.getuid?.() !== 0) {
-        say('chromium is missing and this is not root: install Debian\'s "chromium" package, then run again');
+        say(
+          `${missing.join(', ')} missing and this is not root: install the Debian packages, then run again`,
+        );
         process.exit(1);
       }
       run('apt-get', ['update', '-qq']);
-      run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'chromium']);
+      run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing]);
     }
     // Idempotent and quick once built: checks the pinned versions in its cache.
     const r = spawnSync('bash', [join(ROOT, 'lab', 'tools', 'provision.sh')], {
