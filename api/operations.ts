@@ -4,7 +4,6 @@
  * (`pivot-<app>`) with USE_EXISTING, so that a duplicate trigger gets the running operation back;
  * read an operation's report; send it a decision.
  */
-import { readFileSync } from 'node:fs';
 import {
   Client,
   Connection,
@@ -15,6 +14,7 @@ import {
 import { CONTROL_TASK_QUEUE } from '../common/task-queues.ts';
 import { DEFAULT_CONCURRENCY } from './contract.ts';
 import { fenceFor } from '../config/fence.ts';
+import { temporalConnectionOptions } from '../common/temporal-connection.ts';
 import type { PivotConfig } from '../config/types.ts';
 import { SelectionError, type Inputs } from '../planner/inputs.ts';
 import { buildPlan, type AppPlan, type Plan } from '../planner/plan.ts';
@@ -69,21 +69,7 @@ export interface StartResult {
 export async function connectClient(
   config: PivotConfig,
 ): Promise<{ client: Client; close: () => Promise<void> }> {
-  const tls = config.temporal.tls;
-  const connection = await Connection.connect({
-    address: config.temporal.address,
-    ...(tls
-      ? {
-          tls: {
-            ...(tls.serverName ? { serverNameOverride: tls.serverName } : {}),
-            ...(tls.caFile ? { serverRootCACertificate: readFileSync(tls.caFile) } : {}),
-            ...(tls.certFile && tls.keyFile
-              ? { clientCertPair: { crt: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } }
-              : {}),
-          },
-        }
-      : {}),
-  });
+  const connection = await Connection.connect(temporalConnectionOptions(config.temporal));
   return {
     client: new Client({ connection, namespace: config.temporal.namespace }),
     close: () => connection.close(),

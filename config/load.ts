@@ -98,7 +98,9 @@ export const CONFIG_SCHEMA = {
           type: 'object',
           additionalProperties: false,
           properties: { caFile: nonEmpty, certFile: nonEmpty, keyFile: nonEmpty, serverName: nonEmpty },
+          dependencies: { certFile: ['keyFile'], keyFile: ['certFile'] },
         },
+        apiKeyFile: nonEmpty,
       },
     },
     witness: {
@@ -145,7 +147,8 @@ export const CONFIG_SCHEMA = {
           properties: {
             issuer: nonEmpty,
             audience: nonEmpty,
-            jwksUri: { type: 'string', pattern: '^https?://' },
+            // The keys that sign every credential: never fetched in clear text.
+            jwksUri: { type: 'string', pattern: '^https://' },
             jwksFile: nonEmpty,
             usernameClaim: nonEmpty,
             groupsClaim: nonEmpty,
@@ -305,6 +308,7 @@ export function loadConfig(file: string): PivotConfig {
     storageClassMap: config.storageClassMap ?? [],
     api: absOidc(config.api ?? { listen: '127.0.0.1:8480' }, abs),
     sites: config.sites.map((s) => ({ ...s, kubeconfig: abs(s.kubeconfig) })),
+    temporal: absTemporal(config.temporal, abs),
     runbooks: { dir: abs(config.runbooks?.dir ?? 'runbooks') },
     ...(config.alerts
       ? {
@@ -316,6 +320,13 @@ export function loadConfig(file: string): PivotConfig {
         }
       : {}),
   };
+}
+
+function absTemporal(t: PivotConfig['temporal'], abs: (p: string) => string): PivotConfig['temporal'] {
+  const tls = t.tls
+    ? Object.fromEntries(Object.entries(t.tls).map(([k, v]) => [k, k === 'serverName' ? v : abs(v)]))
+    : undefined;
+  return { ...t, ...(tls ? { tls } : {}), ...(t.apiKeyFile ? { apiKeyFile: abs(t.apiKeyFile) } : {}) };
 }
 
 function absOidc(api: ApiConfig, abs: (p: string) => string): ApiConfig {

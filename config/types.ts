@@ -84,6 +84,8 @@ export interface PivotConfig {
     address: string;
     namespace: string;
     tls?: { caFile?: string; certFile?: string; keyFile?: string; serverName?: string };
+    /** A file holding a Temporal Cloud API key (sent over TLS only). */
+    apiKeyFile?: string;
   };
   /** Exactly one of redisUrl / sentinel. */
   witness: {

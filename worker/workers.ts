@@ -8,19 +8,17 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import { createControlActivities, createSiteActivities } from '../activities/index.ts';
 import { connectSite } from '../common/k8s.ts';
+import { temporalConnectionOptions } from '../common/temporal-connection.ts';
+import type { PivotConfig } from '../config/types.ts';
 import { CONTROL_TASK_QUEUE, siteTaskQueue } from '../common/task-queues.ts';
 import type { ControlOptions } from '../activities/control.ts';
 import type { Witness } from '../witness/witness.ts';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
-export interface TemporalTarget {
-  address: string;
-  namespace: string;
-}
-
-export function connectTemporal(target: TemporalTarget): Promise<NativeConnection> {
-  return NativeConnection.connect({ address: target.address });
+/** The workers' connection, with the same transport security as the API's client. */
+export function connectTemporal(temporal: PivotConfig['temporal']): Promise<NativeConnection> {
+  return NativeConnection.connect(temporalConnectionOptions(temporal));
 }
 
 /**

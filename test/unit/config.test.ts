@@ -115,6 +115,42 @@ api:
     );
   });
 
+  it("resolves Temporal's TLS files and API key file; refuses half a client pair and a JWKS URL in clear text", () => {
+    const config = loadConfig(
+      write(
+        'tls.yaml',
+        VALID.replace(
+          'temporal: { address: "temporal:7233", namespace: pivot }',
+          'temporal: { address: "temporal:7233", namespace: pivot, apiKeyFile: secrets/key, tls: { caFile: ca.pem, certFile: /etc/pivot/c.pem, keyFile: k.pem, serverName: temporal.example } }',
+        ),
+      ),
+    );
+    expect(config.temporal).toEqual({
+      address: 'temporal:7233',
+      namespace: 'pivot',
+      apiKeyFile: join(dir, 'secrets/key'),
+      tls: {
+        caFile: join(dir, 'ca.pem'),
+        certFile: '/etc/pivot/c.pem',
+        keyFile: join(dir, 'k.pem'),
+        serverName: 'temporal.example',
+      },
+    });
+    const half = problems(
+      VALID.replace(
+        'temporal: { address: "temporal:7233", namespace: pivot }',
+        'temporal: { address: "temporal:7233", namespace: pivot, tls: { certFile: c.pem } }',
+      ),
+    );
+    expect(half.join('\n')).toMatch(
+      /temporal\.tls: must have property keyFile when property certFile is present/,
+    );
+    const clear = problems(
+      `${VALID}api:\n  listen: 127.0.0.1:8480\n  oidc: { issuer: https://idp, audience: pivot, jwksUri: http://idp/certs, groupRoles: {} }\n`,
+    );
+    expect(clear.join('\n')).toMatch(/api\.oidc\.jwksUri: must match pattern "\^https:\/\/"/);
+  });
+
   it('refuses duplicate site names and YAML syntax errors', () => {
     expect(problems(VALID.replace('name: dc-b', 'name: dc-a'))).toEqual(['site dc-a is defined twice']);
     expect(problems('sites: [\n')[0]).toMatch(/^\d+:\d+: /);
