@@ -144,13 +144,15 @@ export const PROFILES = {
   /**
    * Asking a site that a planned operation needs (or the target of any): the answer is quick, but
    * during a site operation the worker's queue holds a datacenter's worth of steps, so the wait
-   * for a free slot is bounded apart, and an answer slower than 10 s (an API server on a saturated
-   * machine) is asked once more. At N = 300 a single 10 s bound on both together refused five
-   * applications whose sites answered; with the queue wait apart, one answer still took longer.
+   * for a free slot is bounded apart, and a slow answer (an API server on a saturated machine) is
+   * waited for and asked once more. At N = 300 a single 10 s bound on both together refused five
+   * applications whose sites answered; with the queue wait apart, two 10 s answers still did not
+   * come in time for one. A site that is gone costs a planned operation a minute before it is
+   * refused; an unplanned one never waits on its source this way (sourceProbe).
    */
   siteProbe: {
     scheduleToStartTimeout: '1 minute',
-    startToCloseTimeout: '10 seconds',
+    startToCloseTimeout: '30 seconds',
     retry: { initialInterval: '1 second', maximumAttempts: 2 },
   },
   /** A site that may be gone (the source of an unplanned failover): one short attempt. */
@@ -456,7 +458,8 @@ export class OperationRun {
     this.tracker.epochBefore = witness.epoch;
     if (patched(WITNESS_RECORD_CHECK)) {
       // A witness that lost its data reads epoch 0: never act on that.
-      const seen = await siteActivities(this.input.to, 'sourceProbe').recordedEpoch(
+      // The target must answer whatever the operation: it is where the application goes.
+      const seen = await siteActivities(this.input.to, 'siteProbe').recordedEpoch(
         this.input.runbook.spec.namespaces,
       );
       if (seen > witness.epoch) {
