@@ -106,10 +106,17 @@ export const CONFIG_SCHEMA = {
     witness: {
       type: 'object',
       additionalProperties: false,
-      minProperties: 1,
-      maxProperties: 1,
+      oneOf: [{ required: ['redisUrl'] }, { required: ['sentinel'] }],
       properties: {
-        redisUrl: { type: 'string', pattern: '^rediss?://' },
+        // No credentials in the URL: a password lives in passwordFile.
+        redisUrl: { type: 'string', pattern: '^rediss?://[^@/]+(/[0-9]*)?$' },
+        passwordFile: nonEmpty,
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { caFile: nonEmpty, certFile: nonEmpty, keyFile: nonEmpty, serverName: nonEmpty },
+          dependencies: { certFile: ['keyFile'], keyFile: ['certFile'] },
+        },
         sentinel: {
           type: 'object',
           additionalProperties: false,
@@ -117,7 +124,7 @@ export const CONFIG_SCHEMA = {
           properties: {
             masterName: nonEmpty,
             sentinels: { type: 'array', minItems: 1, items: nonEmpty },
-            password: nonEmpty,
+            passwordFile: nonEmpty,
             waitForReplicas: { type: 'integer', minimum: 0, maximum: 10 },
             waitTimeoutMs: { type: 'integer', minimum: 100, maximum: 60000 },
           },
@@ -282,11 +289,13 @@ export function loadConfig(file: string): PivotConfig {
       const message =
         extra !== undefined
           ? 'unknown field'
-          : where === 'witness' && (e.keyword === 'minProperties' || e.keyword === 'maxProperties')
+          : where === 'witness' && (e.keyword === 'oneOf' || e.keyword === 'required')
             ? 'set exactly one of redisUrl or sentinel'
             : (e.message ?? 'invalid');
       return `${at.line}:${at.column}: ${where}: ${message}`;
     });
+    // oneOf reports each branch it tried too: one line for the witness is enough.
+    problems.splice(0, problems.length, ...new Set(problems));
     throw new ConfigError(file, problems, `see docs/config.md for the format`);
   }
   const config = value as PivotConfig;
@@ -309,6 +318,7 @@ export function loadConfig(file: string): PivotConfig {
     api: absOidc(config.api ?? { listen: '127.0.0.1:8480' }, abs),
     sites: config.sites.map((s) => ({ ...s, kubeconfig: abs(s.kubeconfig) })),
     temporal: absTemporal(config.temporal, abs),
+    witness: absWitness(config.witness, abs),
     runbooks: { dir: abs(config.runbooks?.dir ?? 'runbooks') },
     ...(config.alerts
       ? {
@@ -322,10 +332,25 @@ export function loadConfig(file: string): PivotConfig {
   };
 }
 
+function absTls<T extends Record<string, string | undefined>>(tls: T, abs: (p: string) => string): T {
+  return Object.fromEntries(
+    Object.entries(tls).map(([k, v]) => [k, k === 'serverName' || v === undefined ? v : abs(v)]),
+  ) as T;
+}
+
+function absWitness(w: PivotConfig['witness'], abs: (p: string) => string): PivotConfig['witness'] {
+  return {
+    ...w,
+    ...(w.passwordFile ? { passwordFile: abs(w.passwordFile) } : {}),
+    ...(w.tls ? { tls: absTls(w.tls, abs) } : {}),
+    ...(w.sentinel?.passwordFile
+      ? { sentinel: { ...w.sentinel, passwordFile: abs(w.sentinel.passwordFile) } }
+      : {}),
+  };
+}
+
 function absTemporal(t: PivotConfig['temporal'], abs: (p: string) => string): PivotConfig['temporal'] {
-  const tls = t.tls
-    ? Object.fromEntries(Object.entries(t.tls).map(([k, v]) => [k, k === 'serverName' ? v : abs(v)]))
-    : undefined;
+  const tls = t.tls ? absTls(t.tls, abs) : undefined;
   return { ...t, ...(tls ? { tls } : {}), ...(t.apiKeyFile ? { apiKeyFile: abs(t.apiKeyFile) } : {}) };
 }
 

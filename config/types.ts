@@ -89,11 +89,17 @@ export interface PivotConfig {
   };
   /** Exactly one of redisUrl / sentinel. */
   witness: {
+    /** redis:// or rediss:// (TLS); never with a password in it: use passwordFile. */
     redisUrl?: string;
+    /** The file holding the Redis password (of the master and replicas, with Sentinel). */
+    passwordFile?: string;
+    /** TLS to Redis (and to the sentinels): a private CA, a client pair for mTLS, the server name. */
+    tls?: { caFile?: string; certFile?: string; keyFile?: string; serverName?: string };
     sentinel?: {
       masterName: string;
       sentinels: string[];
-      password?: string;
+      /** The file holding the sentinels' own password (`requirepass` on the sentinels). */
+      passwordFile?: string;
       /** Replicas that must acknowledge each change of epoch, lock or fence (default 1). */
       waitForReplicas?: number;
       /** How long to wait for them before the change is reported not durable (default 5000). */

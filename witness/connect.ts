@@ -1,4 +1,6 @@
 /** A Redis client for the witness from the configuration: a standalone URL or Sentinel. */
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { PivotConfig } from '../config/types.ts';
 import { Witness, type WitnessDurability } from './witness.ts';
@@ -19,18 +21,50 @@ export function witnessFor(config: Pick<PivotConfig, 'witness'>, redis: Redis, p
   return new Witness(redis, { durability: witnessDurability(config), ...(prefix ? { prefix } : {}) });
 }
 
+/** A secret from its file, without the trailing newline editors add; an empty file is an error. */
+function secret(file: string, what: string): string {
+  const value = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  if (!value) throw new Error(`${what} ${file} is empty`);
+  return value;
+}
+
+/**
+ * The ioredis options the configuration asks for: passwords read from their files, TLS (a private
+ * CA, a client pair, the server name) to Redis and, with Sentinel, to the sentinels too.
+ */
+export function witnessRedisOptions(witness: PivotConfig['witness']): RedisOptions {
+  const tls: ConnectionOptions | undefined = witness.tls
+    ? {
+        ...(witness.tls.caFile ? { ca: readFileSync(witness.tls.caFile) } : {}),
+        ...(witness.tls.certFile && witness.tls.keyFile
+          ? { cert: readFileSync(witness.tls.certFile), key: readFileSync(witness.tls.keyFile) }
+          : {}),
+        ...(witness.tls.serverName ? { servername: witness.tls.serverName } : {}),
+      }
+    : witness.redisUrl?.startsWith('rediss://')
+      ? {}
+      : undefined;
+  const password = witness.passwordFile ? secret(witness.passwordFile, 'witness.passwordFile') : undefined;
+  const s = witness.sentinel;
+  if (s) {
+    return {
+      sentinels: s.sentinels.map((x) => {
+        const [host, port] = x.split(':');
+        return { host: host ?? x, port: Number(port ?? 26379) };
+      }),
+      name: s.masterName,
+      ...(password ? { password } : {}),
+      ...(s.passwordFile
+        ? { sentinelPassword: secret(s.passwordFile, 'witness.sentinel.passwordFile') }
+        : {}),
+      ...(tls ? { tls, enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
+    };
+  }
+  return { maxRetriesPerRequest: 3, ...(password ? { password } : {}), ...(tls ? { tls } : {}) };
+}
+
 export function witnessRedis(config: Pick<PivotConfig, 'witness'>, options: RedisOptions = {}): Redis {
   const w = config.witness;
-  if (w.sentinel) {
-    return new Redis({
-      sentinels: w.sentinel.sentinels.map((s) => {
-        const [host, port] = s.split(':');
-        return { host: host ?? s, port: Number(port ?? 26379) };
-      }),
-      name: w.sentinel.masterName,
-      ...(w.sentinel.password ? { password: w.sentinel.password } : {}),
-      ...options,
-    });
-  }
-  return new Redis(w.redisUrl!, { maxRetriesPerRequest: 3, ...options });
+  const built = witnessRedisOptions(w);
+  return w.sentinel ? new Redis({ ...built, ...options }) : new Redis(w.redisUrl!, { ...built, ...options });
 }

@@ -35,8 +35,13 @@ function startRedis(port: number, args: string[]): void {
   processes.set(port, child);
 }
 
-async function answers(port: number): Promise<void> {
+// Passwords as a bank sets them, on the data nodes and on the sentinels; Pivot reads them from files.
+const DATA_PASSWORD = 'data-secret-1';
+const SENTINEL_PASSWORD = 'sentinel-secret-2';
+
+async function answers(port: number, password: string): Promise<void> {
   const probe = new Redis(port, '127.0.0.1', {
+    password,
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
@@ -56,10 +61,15 @@ function signal(port: number, sig: NodeJS.Signals): void {
 }
 
 /** The Sentinel configuration a bank would give Pivot, with a short wait so refusals are quick. */
-function sentinelConfig(waitForReplicas: number): Pick<PivotConfig, 'witness'> {
+function sentinelConfig(
+  waitForReplicas: number,
+  passwordFile = join(dir, 'redis-password'),
+): Pick<PivotConfig, 'witness'> {
   return {
     witness: {
+      passwordFile,
       sentinel: {
+        passwordFile: join(dir, 'sentinel-password'),
         masterName: 'pivot',
         sentinels: [`127.0.0.1:${SENTINEL}`],
         waitForReplicas,
@@ -71,7 +81,7 @@ function sentinelConfig(waitForReplicas: number): Pick<PivotConfig, 'witness'> {
 
 /** A replica's own view, read directly (not through Sentinel). */
 async function epochOnReplica(app: string, prefix: string): Promise<number> {
-  const r = new Redis(REPLICA, '127.0.0.1', { maxRetriesPerRequest: 1 });
+  const r = new Redis(REPLICA, '127.0.0.1', { maxRetriesPerRequest: 1, password: DATA_PASSWORD });
   try {
     return Number((await r.hget(`${prefix}:state:{${app}}`, 'epoch')) ?? 0);
   } finally {
@@ -82,23 +92,29 @@ async function epochOnReplica(app: string, prefix: string): Promise<number> {
 beforeAll(async () => {
   redisServer = (await provisionTools()).bin['redis-server'];
   dir = mkdtempSync(join(tmpdir(), 'pivot-sentinel-'));
-  startRedis(MASTER, []);
-  startRedis(REPLICA, ['--replicaof', '127.0.0.1', String(MASTER)]);
+  const auth = ['--requirepass', DATA_PASSWORD, '--masterauth', DATA_PASSWORD];
+  startRedis(MASTER, auth);
+  startRedis(REPLICA, [...auth, '--replicaof', '127.0.0.1', String(MASTER)]);
+  writeFileSync(join(dir, 'redis-password'), `${DATA_PASSWORD}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, 'sentinel-password'), `${SENTINEL_PASSWORD}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, 'wrong-password'), 'not-it\n', { mode: 0o600 });
   // Sentinel rewrites its file, so it lives in the temporary directory.
   writeFileSync(
     join(dir, 'sentinel.conf'),
     [
       `sentinel monitor pivot 127.0.0.1 ${MASTER} 1`,
+      `sentinel auth-pass pivot ${DATA_PASSWORD}`,
+      `requirepass ${SENTINEL_PASSWORD}`,
       'sentinel down-after-milliseconds pivot 1000',
       'sentinel failover-timeout pivot 10000',
       '',
     ].join('\n'),
   );
-  await answers(MASTER);
-  await answers(REPLICA);
+  await answers(MASTER, DATA_PASSWORD);
+  await answers(REPLICA, DATA_PASSWORD);
   startRedis(SENTINEL, [join(dir, 'sentinel.conf'), '--sentinel']);
-  await answers(SENTINEL);
-  const master = new Redis(MASTER, '127.0.0.1');
+  await answers(SENTINEL, SENTINEL_PASSWORD);
+  const master = new Redis(MASTER, '127.0.0.1', { password: DATA_PASSWORD });
   try {
     await waitUntil('the replica to be in sync', async () => {
       const info = await master.info('replication');
@@ -132,6 +148,26 @@ describe('the witness on Redis Sentinel', () => {
   afterEach(() => {
     signal(REPLICA, 'SIGCONT');
     redis.disconnect();
+  });
+
+  it('reads its passwords from files, and a wrong one is refused with nothing written', async () => {
+    const wrong = witnessRedis(sentinelConfig(1, join(dir, 'wrong-password')), {
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    wrong.on('error', () => undefined);
+    const app = uniqueName('app');
+    await expect(
+      witnessFor(sentinelConfig(1), wrong, prefix).advanceEpoch(app, {
+        expectEpoch: 0,
+        actor: 'test',
+        reason: 'wrong password',
+      }),
+    ).rejects.toThrow(/WRONGPASS|NOAUTH|invalid (username-)?password|Connection is closed/i);
+    wrong.disconnect();
+    expect(await epochOnReplica(app, prefix)).toBe(0);
+    // The right files: the witness works through the sentinel.
+    expect(await redis.ping()).toBe('PONG');
   });
 
   it('reports a change of epoch done only once a replica holds it', async () => {
