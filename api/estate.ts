@@ -20,36 +20,66 @@ export interface EstateDeps {
   metrics: ApiMetrics;
 }
 
+/** What an application's status takes from the sites' snapshot: the same for every caller of it. */
+interface FromSnapshot {
+  app: string;
+  activeSite: string | null;
+  replicationLagMs: number | null;
+  rpoObjectiveMs: number;
+  drift: { errors: number; warnings: number };
+}
+
+/**
+ * Computed once per snapshot (the drift check and volume resolution of every application cost
+ * about a millisecond each: at 300 applications and a call a second, most of the API's CPU).
+ */
+const perSnapshot = new WeakMap<Inputs, FromSnapshot[]>();
+
+function fromSnapshot(inputs: Inputs, config: PivotConfig): FromSnapshot[] {
+  const known = perSnapshot.get(inputs);
+  if (known) return known;
+  const computed = inputs.runbooks.map((runbook): FromSnapshot => {
+    const active = activeSite(runbook, inputs.live);
+    const site = active.kind === 'known' ? active.site : undefined;
+    const volumes = site ? resolveVolumes(runbook, inputs.live, site) : [];
+    const other = [runbook.spec.sites.primary, runbook.spec.sites.secondary].find((s) => s !== site);
+    const syncs = volumes.map((v) => (other ? v.replication[other]?.lastSyncTime : undefined));
+    const lagMs = syncs.every((t) => t)
+      ? Math.max(0, ...syncs.map((t) => inputs.live.takenAt - Date.parse(t!)))
+      : null;
+    const drift = checkDrift(runbook, inputs.live, config);
+    return {
+      app: runbook.metadata.name,
+      activeSite: site ?? null,
+      replicationLagMs: lagMs,
+      rpoObjectiveMs: parseDuration(runbook.spec.objectives.rpo) ?? 0,
+      drift: {
+        errors: drift.filter((d) => d.severity === 'error').length,
+        warnings: drift.filter((d) => d.severity === 'warning').length,
+      },
+    };
+  });
+  perSnapshot.set(inputs, computed);
+  return computed;
+}
+
 export async function estate({ config, witness, status, metrics }: EstateDeps): Promise<AppsResponse> {
   const inputs = await status();
   const apps = await Promise.all(
-    inputs.runbooks.map(async (runbook): Promise<AppStatus> => {
-      const name = runbook.metadata.name;
-      const state = await witness.state(name);
-      const active = activeSite(runbook, inputs.live);
-      const site = active.kind === 'known' ? active.site : undefined;
-      const volumes = site ? resolveVolumes(runbook, inputs.live, site) : [];
-      const other = [runbook.spec.sites.primary, runbook.spec.sites.secondary].find((s) => s !== site);
-      const syncs = volumes.map((v) => (other ? v.replication[other]?.lastSyncTime : undefined));
-      const lagMs = syncs.every((t) => t)
-        ? Math.max(0, ...syncs.map((t) => inputs.live.takenAt - Date.parse(t!)))
-        : null;
-      const rpoMs = parseDuration(runbook.spec.objectives.rpo) ?? 0;
-      if (lagMs !== null) metrics.lag(name, lagMs / 1000, rpoMs / 1000);
-      const drift = checkDrift(runbook, inputs.live, config);
+    fromSnapshot(inputs, config).map(async (a): Promise<AppStatus> => {
+      // The witness is read per call: epochs, fences and locks change between snapshots.
+      const [state, holder] = await Promise.all([witness.state(a.app), witness.lockHolder(a.app)]);
+      if (a.replicationLagMs !== null) metrics.lag(a.app, a.replicationLagMs / 1000, a.rpoObjectiveMs / 1000);
       return {
-        app: name,
-        activeSite: site ?? null,
+        app: a.app,
+        activeSite: a.activeSite,
         epoch: state.epoch,
         fencedSites: state.fencedSites,
-        operationRunning: (await witness.lockHolder(name)) ?? null,
-        replicationLagMs: lagMs,
-        rpoObjectiveMs: rpoMs,
-        withinRpo: lagMs !== null && lagMs <= rpoMs,
-        drift: {
-          errors: drift.filter((d) => d.severity === 'error').length,
-          warnings: drift.filter((d) => d.severity === 'warning').length,
-        },
+        operationRunning: holder ?? null,
+        replicationLagMs: a.replicationLagMs,
+        rpoObjectiveMs: a.rpoObjectiveMs,
+        withinRpo: a.replicationLagMs !== null && a.replicationLagMs <= a.rpoObjectiveMs,
+        drift: a.drift,
       };
     }),
   );
