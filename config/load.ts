@@ -106,7 +106,10 @@ export const CONFIG_SCHEMA = {
     witness: {
       type: 'object',
       additionalProperties: false,
-      oneOf: [{ required: ['redisUrl'] }, { required: ['sentinel'] }],
+      oneOf: [
+        { required: ['redisUrl'], properties: { redisUrl: true } },
+        { required: ['sentinel'], properties: { sentinel: true } },
+      ],
       properties: {
         // No credentials in the URL: a password lives in passwordFile.
         redisUrl: { type: 'string', pattern: '^rediss?://[^@/]+(/[0-9]*)?$' },

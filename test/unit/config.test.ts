@@ -151,6 +151,28 @@ api:
     expect(clear.join('\n')).toMatch(/api\.oidc\.jwksUri: must match pattern "\^https:\/\/"/);
   });
 
+  it("resolves the witness's password files and TLS; refuses a password in the URL, and neither source", () => {
+    const config = loadConfig(
+      write(
+        'witness.yaml',
+        VALID.replace(
+          'witness: { sentinel: { masterName: pivot,',
+          'witness: { passwordFile: secrets/redis, tls: { caFile: ca.pem }, sentinel: { passwordFile: /etc/s, masterName: pivot,',
+        ),
+      ),
+    );
+    expect(config.witness).toMatchObject({
+      passwordFile: join(dir, 'secrets/redis'),
+      tls: { caFile: join(dir, 'ca.pem') },
+      sentinel: { passwordFile: '/etc/s', masterName: 'pivot' },
+    });
+    const inline = VALID.replace(/witness: .*\n/, 'witness: { redisUrl: "redis://:hunter2@witness:6379" }\n');
+    expect(problems(inline).join('\n')).toMatch(/witness\.redisUrl: must match pattern/);
+    expect(problems(VALID.replace(/witness: .*\n/, 'witness: { passwordFile: p }\n'))).toEqual([
+      expect.stringMatching(/witness: set exactly one of redisUrl or sentinel$/),
+    ]);
+  });
+
   it('refuses duplicate site names and YAML syntax errors', () => {
     expect(problems(VALID.replace('name: dc-b', 'name: dc-a'))).toEqual(['site dc-a is defined twice']);
     expect(problems('sites: [\n')[0]).toMatch(/^\d+:\d+: /);
