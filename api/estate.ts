@@ -69,16 +69,20 @@ export async function estate({ config, witness, status, metrics }: EstateDeps): 
     fromSnapshot(inputs, config).map(async (a): Promise<AppStatus> => {
       // The witness is read per call: epochs, fences and locks change between snapshots.
       const [state, holder] = await Promise.all([witness.state(a.app), witness.lockHolder(a.app)]);
-      if (a.replicationLagMs !== null) metrics.lag(a.app, a.replicationLagMs / 1000, a.rpoObjectiveMs / 1000);
+      // The witness names the active site as of now; the snapshot may predate an operation that
+      // just ended. Its lag is then the old site's: unknown until the next snapshot.
+      const activeSite = state.activeSite ?? a.activeSite;
+      const lagMs = activeSite === a.activeSite ? a.replicationLagMs : null;
+      if (lagMs !== null) metrics.lag(a.app, lagMs / 1000, a.rpoObjectiveMs / 1000);
       return {
         app: a.app,
-        activeSite: a.activeSite,
+        activeSite,
         epoch: state.epoch,
         fencedSites: state.fencedSites,
         operationRunning: holder ?? null,
-        replicationLagMs: a.replicationLagMs,
+        replicationLagMs: lagMs,
         rpoObjectiveMs: a.rpoObjectiveMs,
-        withinRpo: a.replicationLagMs !== null && a.replicationLagMs <= a.rpoObjectiveMs,
+        withinRpo: lagMs !== null && lagMs <= a.rpoObjectiveMs,
         drift: a.drift,
       };
     }),

@@ -400,11 +400,21 @@ async function finished(id: string): Promise<Record<string, unknown>> {
 
 describe('operations through the API', () => {
   it('switches orders over and back; a duplicate trigger attaches to the running operation', async () => {
-    const apps = async () =>
-      (await call('GET', '/v1/apps', { token: tokens.viewer! })).body['apps'] as Array<{
-        activeSite: string;
-      }>;
-    const home = (await apps())[0]!.activeSite;
+    // The status is a shared snapshot of the sites up to 10 s old (observedAt says when it was
+    // taken): wait for one taken after the moment that matters.
+    const observedAfter = async (since: number) => {
+      let body: Record<string, unknown> = {};
+      await waitUntil(
+        'a status observed after the operation',
+        async () => {
+          body = (await call('GET', '/v1/apps', { token: tokens.viewer! })).body;
+          return Date.parse(String(body['observedAt'])) > since;
+        },
+        { timeoutMs: 20_000 },
+      );
+      return body;
+    };
+    const home = ((await observedAfter(Date.now()))['apps'] as Array<{ activeSite: string }>)[0]!.activeSite;
     const away = home === 'dc-a' ? 'dc-b' : 'dc-a';
     for (const to of [away, home]) {
       const first = await call('POST', '/v1/operations', {
@@ -426,7 +436,7 @@ describe('operations through the API', () => {
       const report = await finished('orders');
       expect(report).toMatchObject({ outcome: 'succeeded', to, requestedBy: 'lab-operator' });
     }
-    const listed = await call('GET', '/v1/apps', { token: tokens.viewer! });
+    const listed = { body: await observedAfter(Date.now()) };
     expectDocumented('/v1/apps', 'get', 200, listed.body);
     expect(listed.body['apps']).toEqual([
       expect.objectContaining({ app: 'orders', activeSite: home, fencedSites: [], operationRunning: null }),

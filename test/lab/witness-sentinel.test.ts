@@ -229,7 +229,7 @@ describe('the witness on Redis Sentinel', () => {
     signal(MASTER, 'SIGKILL');
     await sleep(100);
     signal(REPLICA, 'SIGCONT');
-    const sentinel = new Redis(SENTINEL, '127.0.0.1');
+    const sentinel = new Redis(SENTINEL, '127.0.0.1', { password: SENTINEL_PASSWORD });
     try {
       await waitUntil(
         'Sentinel to promote the replica',
