@@ -19,6 +19,13 @@ import {
 } from './types.ts';
 
 const nonEmpty = { type: 'string', minLength: 1 } as const;
+/** TLS material in files (a private CA, a client pair for mTLS, the name to expect); a pair or nothing. */
+const TLS_FILES = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { caFile: nonEmpty, certFile: nonEmpty, keyFile: nonEmpty, serverName: nonEmpty },
+  dependencies: { certFile: ['keyFile'], keyFile: ['certFile'] },
+};
 const stringMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
 
 const hookAuth = {
@@ -94,12 +101,7 @@ export const CONFIG_SCHEMA = {
       properties: {
         address: nonEmpty,
         namespace: nonEmpty,
-        tls: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { caFile: nonEmpty, certFile: nonEmpty, keyFile: nonEmpty, serverName: nonEmpty },
-          dependencies: { certFile: ['keyFile'], keyFile: ['certFile'] },
-        },
+        tls: TLS_FILES,
         apiKeyFile: nonEmpty,
       },
     },
@@ -114,12 +116,7 @@ export const CONFIG_SCHEMA = {
         // No credentials in the URL: a password lives in passwordFile.
         redisUrl: { type: 'string', pattern: '^rediss?://[^@/]+(/[0-9]*)?$' },
         passwordFile: nonEmpty,
-        tls: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { caFile: nonEmpty, certFile: nonEmpty, keyFile: nonEmpty, serverName: nonEmpty },
-          dependencies: { certFile: ['keyFile'], keyFile: ['certFile'] },
-        },
+        tls: TLS_FILES,
         sentinel: {
           type: 'object',
           additionalProperties: false,
