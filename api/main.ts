@@ -1,6 +1,7 @@
 /**
- * The API process: `api/main.ts [--config FILE]` listens on the configuration's `api.listen`.
- * `pivot lab up` runs it as the lab's `api` daemon.
+ * The API process: `api/main.ts [--config FILE]` listens on the configuration's `api.listen`, over
+ * HTTPS with `api.tls` (api/tls.ts), else plain HTTP. `pivot lab up` runs it as the lab's `api`
+ * daemon.
  */
 import { parseArgs } from 'node:util';
 import { identifyProcess } from '../common/k8s.ts';
@@ -15,6 +16,7 @@ import { StatusMonitor } from './monitor.ts';
 import { sharedSnapshot } from './shared-snapshot.ts';
 import { ApiMetrics } from './metrics.ts';
 import { connectClient } from './operations.ts';
+import { createHttpsApiServer, type HttpsApiServer } from './tls.ts';
 
 const { values } = parseArgs({ options: { config: { type: 'string' } } });
 const config = loadConfig(findConfig(values.config).file);
@@ -43,17 +45,31 @@ const app = createApp({
   feed,
   log,
 });
+// A certificate that does not load stops the API here, before anything runs.
+const https: HttpsApiServer | undefined = config.api.tls
+  ? await createHttpsApiServer(app, config.api.tls, { log })
+  : undefined;
 const monitor = new StatusMonitor({ config, client, redis, status, feed, metrics, log });
 monitor.start();
 const [host, port] = config.api.listen.split(':') as [string, string];
-const server = app.listen(Number(port), host, () => {
-  log.info({ listen: config.api.listen, tokens: (config.api.tokens ?? []).map((t) => t.name) }, 'api ready');
-});
+const ready = () => {
+  log.info(
+    {
+      listen: config.api.listen,
+      scheme: https ? 'https' : 'http',
+      tokens: (config.api.tokens ?? []).map((t) => t.name),
+    },
+    'api ready',
+  );
+};
+const server = https ? https.server.listen(Number(port), host, ready) : app.listen(Number(port), host, ready);
 const stop = () => {
   monitor.stop();
-  server.close(() => {
+  const closed = () => {
     void close().then(() => redis.disconnect());
-  });
+  };
+  if (https) void https.close().then(closed, closed);
+  else server.close(closed);
 };
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

@@ -6,8 +6,10 @@
  * the current context of the contexts file (cli/contexts.ts); else the local lab's API, with (unless
  * a token is named) the lab token of the role each command needs: viewer to read, operator to start
  * and decide, approver to approve. The token: `PIVOT_TOKEN`, `PIVOT_TOKEN_FILE`, or the context's.
+ * An https API signed by a private CA: `PIVOT_CA_FILE` (`--ca-file`), or the context's `caFile`.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import type { Permission } from '../api/auth.ts';
 import {
   CLI_USER_AGENT,
@@ -27,7 +29,14 @@ import type { DrillScheduleSpec, DrillScheduleView } from '../api/schedules.ts';
 import type { Role } from '../config/types.ts';
 import { labLayout } from '../lab/layout.ts';
 import type { Plan } from '../planner/plan.ts';
-import { cliConfigPath, findContext, loadCliConfig, readToken, type CliContext } from './contexts.ts';
+import {
+  cliConfigPath,
+  findContext,
+  loadCliConfig,
+  readCaFile,
+  readToken,
+  type CliContext,
+} from './contexts.ts';
 
 /** The API answered with an error: its status, its code and message, and what to do next. */
 export class ApiError extends Error {
@@ -71,6 +80,8 @@ export interface ApiTarget {
   source: 'environment' | 'context' | 'lab';
   /** The context's name, when a context named it. */
   context?: string;
+  /** CA certificates (PEM) trusted for an https url instead of the system's. */
+  ca?: string;
 }
 
 export function apiTarget(env: NodeJS.ProcessEnv = process.env): ApiTarget {
@@ -91,7 +102,13 @@ export function apiTarget(env: NodeJS.ProcessEnv = process.env): ApiTarget {
         hint: 'set PIVOT_TOKEN_FILE to the file that holds your API token (or PIVOT_TOKEN to the token)',
       });
     }
-    return { url: url.replace(/\/+$/, ''), token: () => token, source: 'environment' };
+    const ca = readCaFile(env);
+    return {
+      url: url.replace(/\/+$/, ''),
+      token: () => token,
+      source: 'environment',
+      ...(ca ? { ca } : {}),
+    };
   }
   const layout = labLayout(env);
   if (!existsSync(layout.tokensFile)) {
@@ -112,6 +129,7 @@ export function apiTarget(env: NodeJS.ProcessEnv = process.env): ApiTarget {
 }
 
 function contextTarget(context: CliContext, env: NodeJS.ProcessEnv): ApiTarget {
+  const ca = readCaFile(env, context);
   return {
     url: context.url.replace(/\/+$/, ''),
     token: () => {
@@ -125,6 +143,7 @@ function contextTarget(context: CliContext, env: NodeJS.ProcessEnv): ApiTarget {
     },
     source: 'context',
     context: context.name,
+    ...(ca ? { ca } : {}),
   };
 }
 
@@ -209,27 +228,22 @@ export class PivotApi {
     as: 'json' | 'text' = 'json',
   ): Promise<T> {
     let res: Response;
+    const url = `${this.target.url}${path}`;
+    const init: ApiRequestInit = {
+      method,
+      headers: {
+        authorization: `Bearer ${this.target.token(permission)}`,
+        'user-agent': CLI_USER_AGENT,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(120_000),
+    };
     try {
-      res = await fetch(`${this.target.url}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${this.target.token(permission)}`,
-          'user-agent': CLI_USER_AGENT,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(120_000),
-      });
+      const { ca } = this.target;
+      res = ca && url.startsWith('https:') ? await fetchTrusting(ca, url, init) : await fetch(url, init);
     } catch (err) {
-      throw new ApiUnreachableError(
-        this.target.url,
-        err,
-        this.target.source === 'lab'
-          ? 'start the lab with `pivot lab up` (`pivot lab status` shows its parts)'
-          : this.target.source === 'context'
-            ? `check the url of context ${this.target.context} (\`pivot config get-contexts\`), and that the API is up (GET /readyz)`
-            : 'check PIVOT_API_URL, and that the API is up (GET /readyz)',
-      );
+      throw new ApiUnreachableError(this.target.url, err, unreachableHint(err, this.target));
     }
     const text = await res.text();
     if (res.ok && as === 'text') return text as T;
@@ -248,6 +262,76 @@ export class PivotApi {
     }
     return parsed as T;
   }
+}
+
+/** What the CLI sends: the part of fetch's RequestInit it uses. */
+interface ApiRequestInit {
+  method: string;
+  headers: Record<string, string>;
+  body?: string;
+  signal: AbortSignal;
+}
+
+/**
+ * fetch, over node:https with `ca` as the only trusted roots (Node's fetch takes no CA of its own
+ * without undici's Agent): the answer as a fetch Response.
+ */
+function fetchTrusting(ca: string, url: string, init: ApiRequestInit): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      url,
+      { method: init.method, headers: init.headers, ca, signal: init.signal },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          const headers = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) {
+            for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
+              headers.append(name, v);
+            }
+          }
+          const status = res.statusCode ?? 502;
+          const text = Buffer.concat(chunks);
+          resolve(
+            new Response(text.length > 0 && status !== 204 && status !== 304 ? text : null, {
+              status,
+              statusText: res.statusMessage ?? '',
+              headers,
+            }),
+          );
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
+/** The code of a failed certificate check in the error or its causes (an unknown CA, a wrong name). */
+function certificateError(err: unknown, depth = 0): string | undefined {
+  // By shape, not instanceof: fetch's errors can come from another realm (under jest, say).
+  if (typeof err !== 'object' || err === null || depth > 4) return undefined;
+  const { code, cause } = err as { code?: unknown; cause?: unknown };
+  return typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_(VERIFY|GET_ISSUER)/.test(code)
+    ? code
+    : certificateError(cause, depth + 1);
+}
+
+function unreachableHint(err: unknown, target: ApiTarget): string {
+  const certificate = certificateError(err);
+  if (certificate === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return "the API's certificate is not for this host name: use a url with a name the certificate holds";
+  }
+  if (certificate) {
+    return "the API's certificate is not trusted: name the CA that signed it with --ca-file (PIVOT_CA_FILE) or the context's caFile";
+  }
+  return target.source === 'lab'
+    ? 'start the lab with `pivot lab up` (`pivot lab status` shows its parts)'
+    : target.source === 'context'
+      ? `check the url of context ${target.context} (\`pivot config get-contexts\`), and that the API is up (GET /readyz)`
+      : 'check PIVOT_API_URL, and that the API is up (GET /readyz)';
 }
 
 function hintFor(res: Response, error: ErrorBody, permission: Permission, source: ApiTarget['source']) {

@@ -1,7 +1,8 @@
 /**
  * `pivot config ...`: contexts for several installations (cli/contexts.ts), as `kubectl config`.
  * - `config get-contexts [-o]`, `config current-context`;
- * - `config set-context <name> --url URL [--token-file FILE | --token-env VAR]` (adds or updates);
+ * - `config set-context <name> --url URL [--token-file FILE | --token-env VAR] [--ca-file FILE]`
+ *   (adds or updates);
  * - `config use-context <name>`, `config delete-context <name>`.
  * `--context NAME` (or PIVOT_CONTEXT) picks one for a single command.
  */
@@ -58,7 +59,7 @@ export function registerConfigCommands(program: Command): void {
   config
     .command('set-context <name>')
     .description(
-      'add or change a context (the token stays in its file or variable, never in the contexts file)',
+      'add or change a context (the token stays in its file or variable, never in the contexts file; --ca-file names a private CA to trust)',
     )
     .option('--url <url>', "the installation's API, e.g. https://pivot.dr.example")
     .option(
@@ -66,7 +67,8 @@ export function registerConfigCommands(program: Command): void {
       'the file that holds the token (read at every call: rotation needs no edit)',
     )
     .option('--token-env <var>', 'the environment variable that holds the token')
-    .action((name: string, opts: { url?: string; tokenFile?: string; tokenEnv?: string }) =>
+    // --ca-file FILE is pivot's global option (cli/program.ts): given here, the context keeps it.
+    .action((name: string, opts: { url?: string; tokenFile?: string; tokenEnv?: string }, cmd: Command) =>
       runCommand(() => {
         if (opts.tokenFile && opts.tokenEnv) {
           throw new CliUsageError('--token-file and --token-env name the same thing: give one');
@@ -86,7 +88,8 @@ export function registerConfigCommands(program: Command): void {
                 ...(old?.tokenFile ? { tokenFile: old.tokenFile } : {}),
                 ...(old?.tokenEnv ? { tokenEnv: old.tokenEnv } : {}),
               };
-        const context: CliContext = { name, url, ...token };
+        const caFile = cmd.optsWithGlobals<{ caFile?: string }>().caFile ?? old?.caFile;
+        const context: CliContext = { name, url, ...token, ...(caFile ? { caFile } : {}) };
         const contexts = old
           ? file.contexts.map((c) => (c.name === name ? context : c))
           : [...file.contexts, context];

@@ -9,6 +9,7 @@
  *     - name: prod
  *       url: https://pivot.dr.example
  *       tokenFile: ~/.config/pivot/prod.token
+ *       caFile: ~/.config/pivot/prod-ca.pem    # optional: a private CA for an https url
  */
 import { Ajv } from 'ajv';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -22,6 +23,8 @@ export interface CliContext {
   url: string;
   tokenFile?: string;
   tokenEnv?: string;
+  /** The CA (PEM) that signed the API's certificate, when it is not one the system trusts. */
+  caFile?: string;
 }
 
 export interface CliConfig {
@@ -45,6 +48,7 @@ const SCHEMA = {
           url: { type: 'string', pattern: '^https?://' },
           tokenFile: { type: 'string' },
           tokenEnv: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+          caFile: { type: 'string', minLength: 1 },
         },
       },
     },
@@ -142,4 +146,27 @@ export function readToken(env: NodeJS.ProcessEnv, context?: CliContext): string 
   }
   if (context?.tokenEnv) return env[context.tokenEnv] || undefined;
   return undefined;
+}
+
+/**
+ * The CA certificates (PEM) to trust for an https API instead of the system's: the file in
+ * `PIVOT_CA_FILE` (or `--ca-file`), else the context's `caFile`. Undefined: none named.
+ */
+export function readCaFile(env: NodeJS.ProcessEnv, context?: CliContext): string | undefined {
+  const file = env['PIVOT_CA_FILE'] || context?.caFile;
+  if (!file) return undefined;
+  const path = resolve(expandHome(file));
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CliUsageError(
+      `cannot read the CA file ${path}: ${(err as Error).message}`,
+      'check the path (--ca-file, PIVOT_CA_FILE or the context’s caFile)',
+    );
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new CliUsageError(`the CA file ${path} holds no PEM certificate`, 'name the CA certificate file');
+  }
+  return text;
 }

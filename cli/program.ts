@@ -23,6 +23,10 @@ export function buildProgram(): Command {
       '--context <name>',
       'the installation to talk to, from `pivot config get-contexts` (or $PIVOT_CONTEXT)',
     )
+    .option(
+      '--ca-file <file>',
+      "the CA (PEM) that signed an https API's certificate, trusted instead of the system's (or $PIVOT_CA_FILE)",
+    )
     .showHelpAfterError()
     .exitOverride();
 
@@ -37,8 +41,9 @@ export function buildProgram(): Command {
   addOutputOptions(program);
 
   program.hook('preAction', () => {
-    const { context } = program.opts<{ context?: string }>();
+    const { context, caFile } = program.opts<{ context?: string; caFile?: string }>();
     if (context) process.env['PIVOT_CONTEXT'] = context;
+    if (caFile) process.env['PIVOT_CA_FILE'] = caFile;
   });
   return program;
 }

@@ -14,6 +14,7 @@ import {
   cookieFor,
   csrfSatisfied,
   DEFAULT_SESSION_HOURS,
+  overHttps,
   sessionCookie,
   type Session,
   type SessionStore,
@@ -159,7 +160,7 @@ export function createBoardRouter(deps: BoardRouterDeps): express.Router {
       log.info({ who: principal.name, address, until: session.expiresAt }, 'board sign-in');
       res
         .status(201)
-        .set('Set-Cookie', cookieFor(id, ttl, req.secure))
+        .set('Set-Cookie', cookieFor(id, ttl, overHttps(req)))
         .set('Cache-Control', 'no-store')
         .json(whoami(session));
     }),
@@ -175,7 +176,7 @@ export function createBoardRouter(deps: BoardRouterDeps): express.Router {
       }
       if (found) await sessions.delete(found.id);
       res
-        .set('Set-Cookie', cookieFor(undefined, 0, req.secure))
+        .set('Set-Cookie', cookieFor(undefined, 0, overHttps(req)))
         .status(204)
         .end();
     }),

@@ -66,6 +66,15 @@ export function csrfSatisfied(req: Request, session: Session): boolean {
   return sent.length === want.length && timingSafeEqual(sent, want);
 }
 
+/**
+ * Whether the browser reached the API over HTTPS, so the cookie is `Secure`: the connection is TLS
+ * (`api.tls`), or the ingress or mesh that terminated TLS says so in `X-Forwarded-Proto`. The header
+ * is taken from anyone: a forged `https` only makes the sender's own cookie stricter.
+ */
+export function overHttps(req: Request): boolean {
+  return req.secure || req.get('x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase() === 'https';
+}
+
 /** The Set-Cookie value for a session (or, with no id, one that clears it). */
 export function cookieFor(id: string | undefined, maxAgeMs: number, secure: boolean): string {
   return serialize(SESSION_COOKIE, id ?? '', {
