@@ -48,6 +48,17 @@ export function translateSiteError(site: string, activity: string, err: unknown)
     if (err.code === 409) {
       return failure(FAILURE.notYet, site, object, message, 'retried: another writer changed the object');
     }
+    if (err.code === 401 || err.code === 403) {
+      return failure(
+        FAILURE.precondition,
+        site,
+        object,
+        message,
+        err.code === 401
+          ? "renew the site worker's credentials for this site (its token or kubeconfig), then retry the step"
+          : "grant the site worker's account the chart's site-worker role on this site (deploy/helm/pivot, files/rbac/site-worker.yaml), then retry the step",
+      );
+    }
     if (err.code >= 400 && err.code < 500 && err.code !== 429) {
       return failure(
         FAILURE.precondition,

@@ -1,7 +1,7 @@
 /** `pivot runbook discover`: a draft runbook from a live namespace, for a person to review. */
 import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
-import { connectSite } from '../common/k8s.ts';
+import { connectConfiguredSite } from '../common/k8s.ts';
 import { findConfig, loadConfig } from '../config/load.ts';
 import { SelectionError } from '../planner/inputs.ts';
 import { observeSite } from '../planner/live-state.ts';
@@ -28,7 +28,7 @@ export function registerDiscoverCommand(runbook: Command): void {
             `unknown site ${opts.site}`,
             `known sites: ${config.sites.map((s) => s.name).join(', ')}`,
           );
-        const api = connectSite(site.name, site.kubeconfig, site.context);
+        const api = connectConfiguredSite(site);
         const snapshot = await observeSite(api, [opts.namespace]);
         if (!snapshot.reachable)
           throw new Error(`site ${site.name} did not answer: ${snapshot.error ?? 'unknown error'}`);

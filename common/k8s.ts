@@ -42,6 +42,39 @@ export function connectSite(site: string, kubeconfigPath: string, context?: stri
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromFile(kubeconfigPath);
   if (context) kubeConfig.setCurrentContext(context);
+  return siteApi(site, kubeConfig);
+}
+
+/** How the configuration says to reach a site: a kubeconfig (and context), or the pod's ServiceAccount. */
+export interface SiteAccess {
+  name: string;
+  kubeconfig?: string;
+  context?: string;
+  inCluster?: boolean;
+}
+
+/**
+ * A configured site's API, with the credentials its configuration names. `podRoot` is where the
+ * pod's ServiceAccount files are mounted from (`/` in a pod; a test's directory otherwise).
+ */
+export function connectConfiguredSite(site: SiteAccess, podRoot = ''): SiteApi {
+  if (site.inCluster) {
+    if (!process.env['KUBERNETES_SERVICE_HOST'] || !process.env['KUBERNETES_SERVICE_PORT']) {
+      throw new Error(
+        `site ${site.name}: inCluster is set, but this process does not run in a pod (KUBERNETES_SERVICE_HOST/PORT are not set): name a kubeconfig for this site instead`,
+      );
+    }
+    const kubeConfig = new k8s.KubeConfig();
+    // The pod's token, CA and the API server's in-cluster address (KUBERNETES_SERVICE_HOST/PORT);
+    // the token file is re-read as the kubelet rotates it.
+    kubeConfig.loadFromCluster(podRoot);
+    return siteApi(site.name, kubeConfig);
+  }
+  if (!site.kubeconfig) throw new Error(`site ${site.name}: no kubeconfig and not inCluster`);
+  return connectSite(site.name, site.kubeconfig, site.context);
+}
+
+function siteApi(site: string, kubeConfig: k8s.KubeConfig): SiteApi {
   // Every client rides out transient refusals and bounds each request (common/k8s-retry.ts).
   const config = retryingConfiguration(kubeConfig, undefined, userAgent);
   return {

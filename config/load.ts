@@ -26,6 +26,13 @@ const TLS_FILES = {
   properties: { caFile: nonEmpty, certFile: nonEmpty, keyFile: nonEmpty, serverName: nonEmpty },
   dependencies: { certFile: ['keyFile'], keyFile: ['certFile'] },
 };
+/** The API's own certificate and key: both or no `tls` at all (a client CA is not a setting). */
+const SERVER_TLS_FILES = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['certFile', 'keyFile'],
+  properties: { certFile: nonEmpty, keyFile: nonEmpty },
+} as const;
 const stringMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
 
 const hookAuth = {
@@ -66,11 +73,12 @@ export const CONFIG_SCHEMA = {
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['name', 'kubeconfig', 'clientCidrs'],
+        required: ['name', 'clientCidrs'],
         properties: {
           name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
           kubeconfig: nonEmpty,
           context: nonEmpty,
+          inCluster: { type: 'boolean' },
           region: nonEmpty,
           clientCidrs: {
             type: 'array',
@@ -136,6 +144,7 @@ export const CONFIG_SCHEMA = {
       additionalProperties: false,
       properties: {
         listen: nonEmpty,
+        tls: SERVER_TLS_FILES,
         twoPersonRule: { type: 'boolean' },
         rateLimitPerMinute: { type: 'integer', minimum: 1 },
         unauthenticatedRateLimitPerMinute: { type: 'integer', minimum: 1 },
@@ -291,7 +300,9 @@ export function loadConfig(file: string): PivotConfig {
           ? 'unknown field'
           : where === 'witness' && (e.keyword === 'oneOf' || e.keyword === 'required')
             ? 'set exactly one of redisUrl or sentinel'
-            : (e.message ?? 'invalid');
+            : where === 'api.tls' && e.keyword === 'required'
+              ? 'set both certFile and keyFile (the certificate and its key), or no tls'
+              : (e.message ?? 'invalid');
       return `${at.line}:${at.column}: ${where}: ${message}`;
     });
     // oneOf reports each branch it tried too: one line for the witness is enough.
@@ -304,6 +315,14 @@ export function loadConfig(file: string): PivotConfig {
   const names = config.sites.map((s) => s.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new ConfigError(file, [`site ${dup} is defined twice`], 'give every site a unique name');
+  const uncredentialed = config.sites.filter((s) => !s.kubeconfig === !s.inCluster);
+  if (uncredentialed.length > 0) {
+    throw new ConfigError(
+      file,
+      uncredentialed.map((s) => `site ${s.name}: set exactly one of kubeconfig or inCluster: true`),
+      "kubeconfig: a file with this site's credentials; inCluster: the pod's ServiceAccount, for a process in that site's cluster",
+    );
+  }
   const oidc = config.api?.oidc;
   if (oidc && !oidc.jwksUri === !oidc.jwksFile) {
     throw new ConfigError(
@@ -315,8 +334,8 @@ export function loadConfig(file: string): PivotConfig {
   return {
     ...config,
     storageClassMap: config.storageClassMap ?? [],
-    api: absOidc(config.api ?? { listen: '127.0.0.1:8480' }, abs),
-    sites: config.sites.map((s) => ({ ...s, kubeconfig: abs(s.kubeconfig) })),
+    api: absApi(config.api ?? { listen: '127.0.0.1:8480' }, abs),
+    sites: config.sites.map((s) => (s.kubeconfig ? { ...s, kubeconfig: abs(s.kubeconfig) } : s)),
     temporal: absTemporal(config.temporal, abs),
     witness: absWitness(config.witness, abs),
     runbooks: { dir: abs(config.runbooks?.dir ?? 'runbooks') },
@@ -354,8 +373,12 @@ function absTemporal(t: PivotConfig['temporal'], abs: (p: string) => string): Pi
   return { ...t, ...(tls ? { tls } : {}), ...(t.apiKeyFile ? { apiKeyFile: abs(t.apiKeyFile) } : {}) };
 }
 
-function absOidc(api: ApiConfig, abs: (p: string) => string): ApiConfig {
-  return api.oidc?.jwksFile ? { ...api, oidc: { ...api.oidc, jwksFile: abs(api.oidc.jwksFile) } } : api;
+function absApi(api: ApiConfig, abs: (p: string) => string): ApiConfig {
+  return {
+    ...api,
+    ...(api.oidc?.jwksFile ? { oidc: { ...api.oidc, jwksFile: abs(api.oidc.jwksFile) } } : {}),
+    ...(api.tls ? { tls: { certFile: abs(api.tls.certFile), keyFile: abs(api.tls.keyFile) } } : {}),
+  };
 }
 
 function absHmac(auth: HookAuth, abs: (p: string) => string): HookAuth {

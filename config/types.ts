@@ -10,10 +10,18 @@ export const CONFIG_KIND = 'PivotConfig';
 
 export interface SiteConfig {
   name: string;
-  /** Path of the kubeconfig for this site's API (relative paths are relative to the config file). */
-  kubeconfig: string;
+  /**
+   * Path of the kubeconfig for this site's API (relative paths are relative to the config file).
+   * Exactly one of `kubeconfig` and `inCluster`.
+   */
+  kubeconfig?: string;
   /** Context in that kubeconfig; its current context when absent. */
   context?: string;
+  /**
+   * Reach this site as the pod's own ServiceAccount: for a process that runs in this site's
+   * cluster (a site worker in its datacenter). Each request is still bounded by a timeout.
+   */
+  inCluster?: boolean;
   region?: string;
   /** The site's client networks: what a NetworkFence names to cut the site off from storage. */
   clientCidrs: string[];
@@ -30,6 +38,12 @@ export type Role = (typeof ROLES)[number];
 export interface ApiConfig {
   /** host:port the API listens on. */
   listen: string;
+  /**
+   * Serve HTTPS only, with this certificate and key (PEM files; relative paths are relative to the
+   * config file), reloaded when they change. Absent: plain HTTP, behind an ingress or mesh that
+   * terminates TLS.
+   */
+  tls?: ApiTlsConfig;
   /** Bearer tokens: a name, the SHA-256 hex digest of the token (never the token), and roles. */
   tokens?: Array<{ name: string; sha256: string; roles: Role[] }>;
   /** The approver of an unplanned failover must not be its requester. */
@@ -42,6 +56,12 @@ export interface ApiConfig {
   oidc?: OidcConfig;
   /** The status board in the browser (served at /board). */
   board?: BoardConfig;
+}
+
+export interface ApiTlsConfig {
+  /** The server's certificate, its chain after it. */
+  certFile: string;
+  keyFile: string;
 }
 
 export interface BoardConfig {

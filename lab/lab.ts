@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { connectSite, isNotFound, readyNodeCount, type SiteApi } from '../common/k8s.ts';
 import { sleep, waitUntil } from '../common/wait.ts';
-import { parse, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { labConfig, type LabSecrets } from '../config/lab-config.ts';
 import { LabError } from './errors.ts';
 import {
@@ -35,6 +35,7 @@ import {
 } from './layout.ts';
 import { Daemons, isAlive, isPortOpen, killGroup } from './processes.ts';
 import { installCrds, installSiteStorage, seedSampleApp } from './seed.ts';
+import { IDENTITIES, identityKubeconfig, installIdentities, type Identity } from './identities.ts';
 import { KwokSites, SIMULATED_NODES } from './sites.ts';
 import { DAEMONS, probeLab, workerDaemon, type LabStatus } from './status.ts';
 import { StorageSimClient } from './storage-sim/client.ts';
@@ -110,7 +111,9 @@ export class Lab {
     const sites = this.sites(tools);
     const before = await probeLab(this.layout, sites, this.seeded);
     if (before.state === 'running' && this.seeded) {
-      this.writeConfig(sites);
+      // The chart's rules may have changed since the lab was made: converge them.
+      for (const site of SITE_NAMES) await installIdentities(this.site(site));
+      await this.writeConfig(sites);
       return { status: before, alreadyRunning: true, seconds: (Date.now() - started) / 1000 };
     }
     if (
@@ -127,7 +130,7 @@ export class Lab {
         ...before.sites,
       ];
       if (others.every((p) => p.state === 'running')) {
-        this.writeConfig(sites);
+        await this.writeConfig(sites);
         await this.startWorkers();
         await this.startApi();
         return { status: await this.status(), alreadyRunning: true, seconds: (Date.now() - started) / 1000 };
@@ -181,6 +184,7 @@ export class Lab {
       for (const api of apis) {
         await installCrds(api);
         await installSiteStorage(api);
+        await installIdentities(api);
       }
       this.progress.step('CRDs and the simulated array installed on both sites');
       if (before.storageSimulator.state !== 'running') {
@@ -206,7 +210,7 @@ export class Lab {
       }
       throw err;
     }
-    this.writeConfig(sites);
+    await this.writeConfig(sites);
     try {
       await this.startWorkers();
       await this.startApi();
@@ -239,13 +243,49 @@ export class Lab {
     }
   }
 
-  /** The lab's PivotConfig; its content depends only on the layout and the tokens, so rewriting it changes nothing. */
-  private writeConfig(sites: KwokSites): void {
+  /**
+   * The lab's PivotConfig, and one per site worker. Pivot's processes reach the sites through the
+   * API proxy as the chart's accounts, never as the admin: the API and the control worker as the
+   * readers, each site worker as the site worker on its own site. Rewriting them changes nothing
+   * while the tokens have a day left.
+   */
+  private async writeConfig(sites: KwokSites): Promise<void> {
     linkRunbooks(this.layout.runbooksDir);
+    const secrets = this.secrets();
+    const kubeconfigs = {} as Record<SiteName, Record<Identity, string>>;
+    for (const site of SITE_NAMES) kubeconfigs[site] = await this.identityKubeconfigs(sites, site);
     writeFileSync(
       this.layout.configFile,
-      stringify(labConfig(this.layout, (s) => this.proxiedKubeconfig(sites, s), this.secrets())),
+      stringify(labConfig(this.layout, (s) => kubeconfigs[s].reader, secrets)),
     );
+    for (const site of SITE_NAMES) {
+      writeFileSync(
+        this.layout.workerConfigFiles[site],
+        stringify(
+          labConfig(
+            this.layout,
+            (s) => (s === site ? kubeconfigs[s].siteWorker : kubeconfigs[s].reader),
+            secrets,
+          ),
+        ),
+      );
+    }
+  }
+
+  private async identityKubeconfigs(sites: KwokSites, site: SiteName): Promise<Record<Identity, string>> {
+    const admin = this.site(site);
+    const server = `https://127.0.0.1:${this.layout.ports.apiProxy[site]}`;
+    const out = {} as Record<Identity, string>;
+    for (const identity of Object.keys(IDENTITIES) as Identity[]) {
+      out[identity] = await identityKubeconfig(
+        admin,
+        sites.kubeconfig(site),
+        server,
+        identity,
+        join(this.layout.apiProxyDir, `${site}.${IDENTITIES[identity].account}.kubeconfig.yaml`),
+      );
+    }
+    return out;
   }
 
   /** The lab's secrets (API tokens per role, alert hook secrets, an OIDC signing key), made once (random), kept 0600. */
@@ -457,22 +497,6 @@ export class Lab {
     );
   }
 
-  /**
-   * A kubeconfig for `site` that goes through the API proxy: the site's own, with the proxy's URL.
-   * Pivot's configuration names these, so that API faults reach Pivot and nothing else.
-   */
-  private proxiedKubeconfig(sites: KwokSites, site: SiteName): string {
-    const kubeconfig = parse(readFileSync(sites.kubeconfig(site), 'utf8')) as {
-      clusters: Array<{ cluster: { server: string } }>;
-    };
-    for (const c of kubeconfig.clusters)
-      c.cluster.server = `https://127.0.0.1:${this.layout.ports.apiProxy[site]}`;
-    mkdirSync(this.layout.apiProxyDir, { recursive: true });
-    const file = join(this.layout.apiProxyDir, `${site}.kubeconfig.yaml`);
-    writeFileSync(file, stringify(kubeconfig));
-    return file;
-  }
-
   private async waitForDaemon(part: string, name: string, port: number, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
@@ -536,7 +560,7 @@ export class Lab {
           ? ['control', '--metrics-listen', `127.0.0.1:${this.layout.ports.controlMetrics}`]
           : ['site', role]),
         '--config',
-        this.layout.configFile,
+        role === 'control' ? this.layout.configFile : this.layout.workerConfigFiles[role],
       ],
       cwd: REPO_ROOT,
       env,
@@ -587,7 +611,7 @@ export class Lab {
   async restartWorkers(env: Record<string, string> = {}): Promise<void> {
     await this.stopWorkers();
     await this.daemons.stop(DAEMONS.api);
-    this.writeConfig(this.sites());
+    await this.writeConfig(this.sites());
     await this.startWorkers(env);
     await this.startApi();
   }

@@ -61,6 +61,11 @@ export interface LabLayout {
   statusFile: string;
   /** The PivotConfig written for the lab: what every command uses when no other config is named. */
   configFile: string;
+  /**
+   * The configuration each site worker reads: the lab's, except that the worker's own site is
+   * reached with the site worker's account (lab/identities.ts), the others with the readers'.
+   */
+  workerConfigFiles: Record<SiteName, string>;
   /** The lab's API tokens, one per role (mode 0600; the configuration holds only their digests). */
   tokensFile: string;
   /** The HMAC secret Grafana signs alert deliveries with (mode 0600). */
@@ -95,6 +100,10 @@ export function labLayout(env: NodeJS.ProcessEnv = process.env): LabLayout {
     apiProxyDir: join(dir, 'api-proxy'),
     statusFile: join(dir, 'lab.json'),
     configFile: join(dir, 'pivot.yaml'),
+    workerConfigFiles: {
+      'dc-a': join(dir, 'pivot.worker-dc-a.yaml'),
+      'dc-b': join(dir, 'pivot.worker-dc-b.yaml'),
+    },
     tokensFile: join(dir, 'api-tokens.json'),
     hookSecretFile: join(dir, 'alert-hmac-secret'),
     oidcJwksFile: join(dir, 'oidc-jwks.json'),

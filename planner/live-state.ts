@@ -326,7 +326,14 @@ async function readSite(
     snapshot.volumes = pvs.map(volumeState);
     return { snapshot, pvs };
   } catch (err) {
-    return { snapshot: { ...empty, error: err instanceof Error ? err.message : String(err) }, pvs: [] };
+    // Refused, not unreachable: say whose permission is missing, not just that the site is silent.
+    const error =
+      err instanceof k8s.ApiException && (err.code === 401 || err.code === 403)
+        ? `${api.site} refused Pivot's credentials (HTTP ${err.code}): bind this process's account to its role from the chart there (deploy/helm/pivot/files/rbac/)`
+        : err instanceof Error
+          ? err.message
+          : String(err);
+    return { snapshot: { ...empty, error }, pvs: [] };
   }
 }
 

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { Runtime } from '@temporalio/worker';
 import { createLogger } from '../common/logging.ts';
-import { connectSite, identifyProcess } from '../common/k8s.ts';
+import { connectConfiguredSite, identifyProcess } from '../common/k8s.ts';
 import { findConfig, loadConfig } from '../config/load.ts';
 import { isUnsafeSwitch, switchOff, UNSAFE_SWITCHES } from '../activities/unsafe.ts';
 import {
@@ -156,7 +156,7 @@ async function main(): Promise<void> {
     }
     worker = await createSiteWorker(connection, config.temporal.namespace, site, witness);
     guard = new SiteGuard(
-      connectSite(site.name, site.kubeconfig, site.context),
+      connectConfiguredSite(site),
       witness,
       runbookSource(
         config.runbooks.dir,

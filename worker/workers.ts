@@ -5,16 +5,20 @@
  * workflows/index.ts) and the witness activities, and no site I/O.
  */
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createControlActivities, createSiteActivities } from '../activities/index.ts';
-import { connectSite } from '../common/k8s.ts';
+import { connectConfiguredSite, type SiteAccess } from '../common/k8s.ts';
 import { temporalConnectionOptions } from '../common/temporal-connection.ts';
 import type { PivotConfig } from '../config/types.ts';
 import { CONTROL_TASK_QUEUE, siteTaskQueue } from '../common/task-queues.ts';
 import type { ControlOptions } from '../activities/control.ts';
 import type { Witness } from '../witness/witness.ts';
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+/** workflows/index.ts from the sources (tsx, jest), workflows/index.js once compiled (dist/). */
+export const WORKFLOWS_PATH = fileURLToPath(
+  new URL(`../workflows/index${extname(import.meta.url)}`, import.meta.url),
+);
 
 /** The workers' connection, with the same transport security as the API's client. */
 export function connectTemporal(temporal: PivotConfig['temporal']): Promise<NativeConnection> {
@@ -35,10 +39,10 @@ const HEARTBEAT_THROTTLE = {
 export async function createSiteWorker(
   connection: NativeConnection,
   namespace: string,
-  site: { name: string; kubeconfig: string; context?: string },
+  site: SiteAccess,
   witness: Witness,
 ): Promise<Worker> {
-  const api = connectSite(site.name, site.kubeconfig, site.context);
+  const api = connectConfiguredSite(site);
   return Worker.create({
     connection,
     namespace,

@@ -5,9 +5,12 @@
  * directly, so a fault injected here is one that only Pivot sees.
  *
  * It terminates TLS with the site's own serving certificate (kwok's admin pair carries the
- * loopback addresses), so Pivot's kubeconfig for the proxy differs from the site's only in its
- * server URL, and forwards with the site's client certificate. A site whose API server is down
- * gets its client connections cut, as a dead site's clients see it, not a 502.
+ * loopback addresses), so a kubeconfig for the proxy differs from the site's only in its server URL
+ * and its user. A request that carries its own credentials (Pivot's ServiceAccount tokens, see
+ * lab/identities.ts) goes upstream with them and nothing else, so the site's RBAC judges Pivot as
+ * it would in a datacenter; one without goes upstream with the site's admin certificate. A site
+ * whose API server is down gets its client connections cut, as a dead site's clients see it, not
+ * a 502.
  */
 import { readFileSync } from 'node:fs';
 import type * as http from 'node:http';
@@ -49,7 +52,10 @@ export class SiteProxy {
     forwardedBy: {},
   };
   private readonly held = new Set<Socket>();
+  /** Upstream as the site's admin (a request without credentials of its own). */
   private readonly agent: https.Agent;
+  /** Upstream with the request's own credentials only: no client certificate. */
+  private readonly bearerAgent: https.Agent;
   private server?: https.Server;
 
   constructor(
@@ -62,6 +68,11 @@ export class SiteProxy {
       cert: readFileSync(site.certFile),
       key: readFileSync(site.keyFile),
     });
+    this.bearerAgent = new https.Agent({ keepAlive: true, ca: readFileSync(site.caFile) });
+  }
+
+  private agentFor(req: http.IncomingMessage): https.Agent {
+    return req.headers.authorization ? this.bearerAgent : this.agent;
   }
 
   async listen(host = '127.0.0.1'): Promise<void> {
@@ -88,6 +99,7 @@ export class SiteProxy {
   async close(): Promise<void> {
     this.releaseHeld();
     this.agent.destroy();
+    this.bearerAgent.destroy();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
@@ -165,8 +177,7 @@ export class SiteProxy {
         headers: req.headers,
         // An upgraded connection leaves the pool: a fresh TLS session with the same identity.
         ca: this.agent.options.ca,
-        cert: this.agent.options.cert,
-        key: this.agent.options.key,
+        ...(req.headers.authorization ? {} : { cert: this.agent.options.cert, key: this.agent.options.key }),
         agent: false,
       });
       upstream.on('error', () => socket.destroy());
@@ -220,7 +231,7 @@ export class SiteProxy {
         method: req.method,
         path: req.url,
         headers: req.headers,
-        agent: this.agent,
+        agent: this.agentFor(req),
       },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { labProcesses } from '../../lab/lab.ts';
 import { SAMPLE_APP } from '../../lab/seed.ts';
 import type { LabStatus } from '../../lab/status.ts';
-import { CRD, connectSite } from '../../common/k8s.ts';
+import { CRD, connectConfiguredSite } from '../../common/k8s.ts';
 import { loadConfig } from '../../config/load.ts';
 import { apiProxy, lab, pivot, site, uniqueName } from './helpers.ts';
 
@@ -52,7 +52,8 @@ describe('pivot lab status', () => {
 });
 
 describe('pivot lab api-faults', () => {
-  const LIST_NAMESPACES = '^GET /api/v1/namespaces(\\?|$)';
+  // What Pivot's readers may list (the chart's RBAC: lab/identities.ts).
+  const LIST_PVS = '^GET /api/v1/persistentvolumes(\\?|$)';
   afterEach(() => apiProxy.clear());
 
   it("fails Pivot's calls to a site through the proxy, and only Pivot's", async () => {
@@ -68,7 +69,7 @@ describe('pivot lab api-faults', () => {
       '1',
       // Only listing namespaces, which Pivot's own workers do not do while idle.
       '--match',
-      LIST_NAMESPACES,
+      LIST_PVS,
     ]);
     expect(set.code).toBe(0);
     expect(JSON.parse(set.stdout)).toMatchObject({
@@ -77,15 +78,15 @@ describe('pivot lab api-faults', () => {
     // Pivot's view of dc-a (its configuration names the proxy): the next request is refused once,
     // which Pivot's client rides out (common/k8s-retry.ts).
     const config = loadConfig(lab.layout.configFile);
-    const viaProxy = connectSite('dc-a', config.sites.find((s) => s.name === 'dc-a')!.kubeconfig);
+    const viaProxy = connectConfiguredSite(config.sites.find((s) => s.name === 'dc-a')!);
     const refused = async () => (await apiProxy.report())['dc-a']!.counters.errors;
     const before = await refused();
-    expect((await viaProxy.core.listNamespace()).items.length).toBeGreaterThan(0);
+    expect((await viaProxy.core.listPersistentVolume()).items.length).toBeGreaterThan(0);
     expect(await refused()).toBe(before + 1);
     // Refused every time: Pivot's client gives up with the answer; the site itself never saw a fault.
-    await apiProxy.setFaults('dc-a', { errorRate: 1, match: LIST_NAMESPACES });
-    expect((await dcA.core.listNamespace()).items.length).toBeGreaterThan(0);
-    await expect(viaProxy.core.listNamespace()).rejects.toMatchObject({ code: 503 });
+    await apiProxy.setFaults('dc-a', { errorRate: 1, match: LIST_PVS });
+    expect((await dcA.core.listPersistentVolume()).items.length).toBeGreaterThan(0);
+    await expect(viaProxy.core.listPersistentVolume()).rejects.toMatchObject({ code: 503 });
   });
 
   it('refuses a bad fault with the reasons, and changes nothing', async () => {

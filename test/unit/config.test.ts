@@ -173,6 +173,50 @@ api:
     ]);
   });
 
+  it("resolves the API's certificate and key; refuses one without the other, and a client CA", () => {
+    const api = (tls: string) => `${VALID}api:\n  listen: 0.0.0.0:8443\n  tls: ${tls}\n`;
+    expect(
+      loadConfig(write('api-tls.yaml', api('{ certFile: tls/tls.crt, keyFile: /etc/pivot/tls.key }'))).api,
+    ).toEqual({
+      listen: '0.0.0.0:8443',
+      tls: { certFile: join(dir, 'tls/tls.crt'), keyFile: '/etc/pivot/tls.key' },
+    });
+    expect(loadConfig(write('api-plain.yaml', VALID)).api).toEqual({ listen: '127.0.0.1:8480' });
+    expect(problems(api('{ certFile: tls.crt }'))).toEqual([
+      '15:8: api.tls: set both certFile and keyFile (the certificate and its key), or no tls',
+    ]);
+    expect(problems(api('{ keyFile: tls.key }'))).toEqual([
+      expect.stringMatching(/api\.tls: set both certFile and keyFile/),
+    ]);
+    expect(problems(api('{}'))).toEqual([expect.stringMatching(/api\.tls: set both certFile and keyFile/)]);
+    expect(problems(api('{ certFile: c, keyFile: k, caFile: ca.pem }'))).toEqual([
+      expect.stringMatching(/^15:\d+: api\.tls\.caFile: unknown field$/),
+    ]);
+  });
+
+  it("reaches a site as the pod's ServiceAccount; refuses a site with both credentials or none", () => {
+    const inCluster = VALID.replace('    kubeconfig: kube/a.yaml\n', '    inCluster: true\n');
+    const config = loadConfig(write('in-cluster.yaml', inCluster));
+    expect(config.sites[0]).toEqual({ name: 'dc-a', inCluster: true, clientCidrs: ['10.10.0.0/16'] });
+    expect(config.sites[1]!.kubeconfig).toBe('/etc/pivot/b.yaml');
+    const refusal = (text: string) => {
+      try {
+        loadConfig(write('credentials.yaml', text));
+      } catch (err) {
+        if (err instanceof ConfigError) return err.problems;
+      }
+      throw new Error('expected a ConfigError');
+    };
+    expect(
+      refusal(
+        VALID.replace('    kubeconfig: kube/a.yaml\n', '    kubeconfig: kube/a.yaml\n    inCluster: true\n'),
+      ),
+    ).toEqual(['site dc-a: set exactly one of kubeconfig or inCluster: true']);
+    expect(refusal(VALID.replace('    kubeconfig: kube/a.yaml\n', ''))).toEqual([
+      'site dc-a: set exactly one of kubeconfig or inCluster: true',
+    ]);
+  });
+
   it('refuses duplicate site names and YAML syntax errors', () => {
     expect(problems(VALID.replace('name: dc-b', 'name: dc-a'))).toEqual(['site dc-a is defined twice']);
     expect(problems('sites: [\n')[0]).toMatch(/^\d+:\d+: /);
