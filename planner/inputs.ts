@@ -3,9 +3,9 @@
  * directory (validated as a set: a broken runbook stops the command before any site is contacted),
  * the selected applications, and a snapshot of both sites.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { connectSite } from '../common/k8s.ts';
+import { connectConfiguredSite, type SiteApi } from '../common/k8s.ts';
 import { findConfig, loadConfig } from '../config/load.ts';
 import type { PivotConfig } from '../config/types.ts';
 import type { Runbook } from '../runbook/types.ts';
@@ -37,17 +37,36 @@ export class SelectionError extends Error {
   }
 }
 
+/**
+ * The last runbook set read from each directory, with what it was read from: every file's name,
+ * size and modification time, and the sites it was checked against. The status reads the
+ * directory on every refresh; parsing and validating hundreds of runbooks each time blocked the
+ * API's event loop for as long as it took, so an unchanged directory is not read again.
+ */
+const runbookSets = new Map<string, { key: string; runbooks: Runbook[] }>();
+
 export function loadRunbookDir(dir: string, knownSites: string[]): Runbook[] {
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.yaml') || f.endsWith('.yml'))
     .sort()
     .map((f) => join(dir, f));
+  const key = JSON.stringify([
+    knownSites,
+    files.map((f) => {
+      const st = statSync(f);
+      return [f, st.size, st.mtimeMs, st.ino];
+    }),
+  ]);
+  const kept = runbookSets.get(dir);
+  if (kept?.key === key) return kept.runbooks;
   const validations = files.map((file) =>
     validateRunbookText(readFileSync(file, 'utf8'), file, { knownSites }),
   );
   const errors = [...validations.flatMap((v) => v.errors), ...validateRunbookSet(validations)];
   if (errors.length > 0) throw new RunbookSetError(errors);
-  return validations.map((v) => v.runbook!);
+  const runbooks = validations.map((v) => v.runbook!);
+  runbookSets.set(dir, { key, runbooks });
+  return runbooks;
 }
 
 export interface Selection {
@@ -95,13 +114,28 @@ export async function gatherInputsFor(config: PivotConfig, selection: Selection)
   const runbooks = selectRunbooks(all, selection);
   const namespaces = [...new Set(runbooks.flatMap((r) => r.spec.namespaces))];
   const live = await observe(
-    config.sites.map((s) => connectSite(s.name, s.kubeconfig, s.context)),
+    config.sites.map((s) => siteApiFor(s)),
     namespaces,
   );
   // Every application's record, not only the selected ones': a fence on a site's networks cuts
   // off every application active there, and the plan names them.
   const witness = await readWitness(config, all);
   return { config, runbooks, live: witness ? { ...live, witness } : live };
+}
+
+/**
+ * One client per configured site for the life of the process: its connections (and their TLS
+ * sessions) are kept alive from one status refresh to the next instead of made anew each time.
+ */
+const siteApis = new WeakMap<PivotConfig['sites'][number], SiteApi>();
+
+function siteApiFor(site: PivotConfig['sites'][number]): SiteApi {
+  let api = siteApis.get(site);
+  if (!api) {
+    api = connectConfiguredSite(site);
+    siteApis.set(site, api);
+  }
+  return api;
 }
 
 /** The witness's record of each application, or undefined if the witness does not answer quickly. */
@@ -111,8 +145,10 @@ async function readWitness(config: PivotConfig, runbooks: Runbook[]): Promise<Li
     await redis.connect();
     const witness = witnessFor(config, redis);
     const out: NonNullable<LiveState['witness']> = {};
-    for (const r of runbooks) {
-      const s = await witness.state(r.metadata.name);
+    // All at once: the client pipelines them on its one connection (one round trip, not one each).
+    const states = await Promise.all(runbooks.map((r) => witness.state(r.metadata.name)));
+    for (const [i, r] of runbooks.entries()) {
+      const s = states[i]!;
       if (s.epoch > 0 || s.activeSite) out[r.metadata.name] = s;
     }
     return out;
