@@ -4,9 +4,11 @@
 // no dependencies: it runs before node_modules exists.
 //
 //   node lab/tools/ensure.mjs demo   the Node dependencies (the lab builds its own tools on `up`)
-//   node lab/tools/ensure.mjs test   the same, plus every tool the suites run: the lab's tools and
-//                                    Temporal's time-skipping test server (lab/tools/provision.sh,
-//                                    cached outside the checkout), Debian's chromium and promtool
+//   node lab/tools/ensure.mjs test   the same, plus every tool the suites run: the lab's tools,
+//                                    Temporal's time-skipping test server, and what checks the Helm
+//                                    chart: helm, kubeconform and its Kubernetes schemas
+//                                    (lab/tools/provision.sh, cached outside the checkout), Debian's
+//                                    chromium and promtool
 //
 // Cheap when everything is in place: it compares file times and looks at PATH.
 import { spawnSync } from 'node:child_process';
@@ -87,6 +89,7 @@ function main(purpose) {
       run('apt-get', ['update', '-qq']);
       run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing]);
     }
+    // Every tool (no argument: all of them, helm, kubeconform and kube-schemas included).
     // Idempotent and quick once built: checks the pinned versions in its cache.
     const r = spawnSync('bash', [join(ROOT, 'lab', 'tools', 'provision.sh')], {
       cwd: ROOT,

@@ -5,9 +5,12 @@
 # when its version matches the pin. Idempotent: a second run only checks and prints.
 #
 # Usage: lab/tools/provision.sh [tool...]
-#        tools: kube etcd temporal kwok redis temporal-test-server (default: all)
+#        tools: kube etcd temporal kwok redis temporal-test-server helm kubeconform kube-schemas
+#        (default: all)
 # The lab itself needs the first five (`lab up` asks for those only); temporal-test-server is
-# Temporal's time-skipping test server, which the long-wait tests run (Java and Maven, not Go).
+# Temporal's time-skipping test server, which the long-wait tests run (Java and Maven, not Go);
+# helm, kubeconform and kube-schemas (Kubernetes' JSON schemas for kubeconform, generated from the
+# OpenAPI document in the k8s.io/kubernetes module) check the Helm chart (test/unit/chart.test.ts).
 # Env:   PIVOT_TOOLS_DIR (default ~/.cache/pivot/tools)
 # Prints the bin directory on stdout; progress goes to stderr.
 set -euo pipefail
@@ -131,13 +134,14 @@ provision_etcd() {
   link etcd "$dir/bin/etcd"
 }
 
-# go_install NAME MODULE/PATH VERSION: `go install` into a versioned cache directory.
+# go_install NAME MODULE/PATH VERSION [LDFLAGS]: `go install` into a versioned cache directory
+# (LDFLAGS: more linker flags, such as the -X a release build sets to report its version).
 go_install() {
-  local name=$1 pkg=$2 version=$3 dir="$TOOLS/$1-$3"
+  local name=$1 pkg=$2 version=$3 dir="$TOOLS/$1-$3" ldflags="-s -w ${4:-}"
   if [[ ! -x $dir/bin/$name ]]; then
     mkdir -p "$dir/bin"
     run_logged "$name $version" "$TOOLS/logs/$name-$version.log" \
-      env GOBIN="$dir/bin" go install -v -ldflags '-s -w' "$pkg@$version"
+      env GOBIN="$dir/bin" go install -v -ldflags "$ldflags" "$pkg@$version"
   fi
   link "$name" "$dir/bin/$name"
 }
@@ -152,6 +156,51 @@ provision_kwok() {
     go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
     go_install kwokctl sigs.k8s.io/kwok/cmd/kwokctl "$KWOK_VERSION"
   fi
+}
+
+provision_helm() {
+  on_path helm "^$HELM_VERSION(\\+|\$)" version --short && return 0
+  local x=""
+  if [[ ! -x $TOOLS/helm-$HELM_VERSION/bin/helm ]]; then
+    # What helm's Makefile sets for a release: its version, and the Kubernetes version it assumes
+    # (`.Capabilities.KubeVersion`, deprecation checks) from the client-go it is built with.
+    local gomod minor
+    gomod=$(cd "$TOOLS" && go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+    [[ -f $gomod ]] || die "could not download helm.sh/helm/v3@$HELM_VERSION's go.mod"
+    minor=$(sed -n 's/^[[:space:]]*k8s\.io\/client-go v0\.\([0-9]*\)\..*/\1/p' "$gomod")
+    [[ -n $minor ]] || die "no k8s.io/client-go in helm.sh/helm/v3@$HELM_VERSION's go.mod"
+    x="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+    x+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor"
+    x+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor"
+  fi
+  go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "$x"
+}
+
+provision_kubeconform() {
+  on_path kubeconform "^v?${KUBECONFORM_VERSION#v}\$" -v && return 0
+  go_install kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION" \
+    "-X main.version=$KUBECONFORM_VERSION"
+}
+
+# kubeconform's schemas, which it cannot download here: written by kube-schemas.mjs from the
+# OpenAPI document of the k8s.io/kubernetes module at the lab's version, into a directory keyed by
+# that version and by the generator's own hash (a change to the generator writes them again).
+# Linked as bin/kube-schemas: kubeconform -schema-location 'bin/kube-schemas/{{ .ResourceKind }}{{ .KindSuffix }}.json'
+provision_kube_schemas() {
+  command -v node >/dev/null || die "Node is needed to write kubeconform's schemas"
+  local hash dir swagger moddir
+  hash=$(sha256sum "$here/kube-schemas.mjs" | cut -c1-12)
+  dir="$TOOLS/kube-schemas-$KUBE_VERSION-$hash"
+  if [[ ! -f $dir/.complete ]]; then
+    moddir=$(cd "$TOOLS" && go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+    swagger="$moddir/api/openapi-spec/swagger.json"
+    [[ -f $swagger ]] || die "no api/openapi-spec/swagger.json in k8s.io/kubernetes@$KUBE_VERSION"
+    rm -rf "$dir"
+    run_logged "kube-schemas $KUBE_VERSION" "$TOOLS/logs/kube-schemas-$KUBE_VERSION.log" \
+      node "$here/kube-schemas.mjs" "$swagger" "$dir"
+    touch "$dir/.complete"
+  fi
+  link kube-schemas "$dir"
 }
 
 provision_redis() {
@@ -215,15 +264,15 @@ classpath_present() {
 }
 
 wanted=("$@")
-(( ${#wanted[@]} )) || wanted=(redis kwok temporal etcd kube temporal-test-server)
+(( ${#wanted[@]} )) || wanted=(redis kwok temporal etcd kube temporal-test-server helm kubeconform kube-schemas)
 for tool in "${wanted[@]}"; do
   case $tool in
-    kube|etcd|temporal|kwok)
+    kube|etcd|temporal|kwok|helm|kubeconform|kube-schemas)
       command -v go >/dev/null || die "Go is needed to build the lab's tools (https://go.dev/doc/install)"
-      "provision_$tool" ;;
+      "provision_${tool//-/_}" ;;
     redis) provision_redis ;;
     temporal-test-server) provision_temporal_test_server ;;
-    *) die "unknown tool '$tool' (known: kube etcd temporal kwok redis temporal-test-server)" ;;
+    *) die "unknown tool '$tool' (known: kube etcd temporal kwok redis temporal-test-server helm kubeconform kube-schemas)" ;;
   esac
 done
 log "all tools ready in $BIN"
