@@ -132,7 +132,7 @@ const isConcurrency = (v: unknown): v is number =>
 
 export function createApp(deps: ApiDeps): express.Express {
   const { config, client, witness, metrics, log } = deps;
-  const auth = new Authenticator(config.api);
+  const auth = new Authenticator(config.api, (message) => log.warn({ file: config.api.tokensFile }, message));
   const limits = createLimits(config.api);
   const sessions = new SessionStore(deps.redis);
   const can = (p: Parameters<typeof requirePermission>[1]) => requirePermission(auth, p, limits, sessions);

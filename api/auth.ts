@@ -1,16 +1,23 @@
 /**
  * Authentication and role-based authorization.
- * - Static bearer tokens, stored only as SHA-256 digests (config `api.tokens`): a presented token
- *   is hashed and compared in constant time with every stored digest, so neither timing nor an
- *   early exit tells which one nearly matched.
+ * - Static bearer tokens, stored only as SHA-256 digests (config `api.tokens`, and `api.tokensFile`
+ *   read again when it changes): a presented token is hashed and compared in constant time with
+ *   every stored digest, so neither timing nor an early exit tells which one nearly matched. A
+ *   token past its `expiresAt` is refused.
  * - Optionally OIDC JWTs (config `api.oidc`), verified by `jose` against the issuer's keys (a JWKS
  *   URL or a pinned JWKS file): issuer, audience, expiry and an asymmetric signature; the roles come
  *   from the token's groups claim through `groupRoles`.
+ * Principals are namespaced by where they come from (`token:<name>`, `oidc:<issuer>#<sub>`): two
+ * sources can never name the same principal by accident, and a person who renames themselves at
+ * the identity provider is still the same principal (`sub` never changes). The audit records the
+ * principal, and the two-person rule compares principals.
  * Roles: viewer reads; operator starts, aborts, retries and skips; approver approves; admin does all.
  * Rate limits: per principal, and per client address for requests without a valid credential.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
 import type { NextFunction, Request, Response } from 'express';
 import {
   createLocalJWKSet,
@@ -20,12 +27,24 @@ import {
   type JSONWebKeySet,
   type JWTVerifyGetKey,
 } from 'jose';
-import type { ApiConfig, OidcConfig, Role } from '../config/types.ts';
+import type { ApiConfig, OidcConfig, Role, StaticToken } from '../config/types.ts';
+import { TOKEN_LIST } from '../config/load.ts';
 import { CSRF_HEADER, csrfSatisfied, sessionCookie, type SessionStore } from './board/sessions.ts';
 
 export interface Principal {
+  /**
+   * Who, namespaced by the source of the identity: `token:<name>` or `oidc:<issuer>#<sub>`. What
+   * the audit records and the two-person rule compares.
+   */
   name: string;
+  /** How people call them (an OIDC token's `usernameClaim`), shown beside the principal. */
+  display?: string;
   roles: Role[];
+}
+
+/** A principal as people read it: `vera (oidc:https://idp.example#248289761001)`, or just the name. */
+export function describePrincipal(p: Principal): string {
+  return p.display && p.display !== p.name ? `${p.display} (${p.name})` : p.name;
 }
 
 /** Who a credential names (or why it is refused), and until when an OIDC token is valid. */
@@ -43,24 +62,93 @@ export const PERMISSIONS = {
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;
 
-export class TokenVerifier {
-  private readonly entries: Array<{ digest: Buffer; principal: Principal }>;
+interface TokenEntry {
+  digest: Buffer;
+  principal: Principal;
+  expiresAtMs?: number;
+}
 
-  constructor(tokens: NonNullable<ApiConfig['tokens']>) {
-    this.entries = tokens.map((t) => ({
-      digest: Buffer.from(t.sha256, 'hex'),
-      principal: { name: t.name, roles: [...t.roles] },
-    }));
+const validTokenList = new Ajv({ allErrors: true, strict: true }).compile(TOKEN_LIST);
+
+function entriesOf(tokens: StaticToken[]): TokenEntry[] {
+  return tokens.map((t) => ({
+    digest: Buffer.from(t.sha256, 'hex'),
+    principal: { name: `token:${t.name}`, roles: [...t.roles] },
+    ...(t.expiresAt ? { expiresAtMs: Date.parse(t.expiresAt) } : {}),
+  }));
+}
+
+/**
+ * The static tokens: the configuration's, and those of `api.tokensFile`, which is read again
+ * (at most once a second, when its size, time or inode changed) so that adding, renewing or
+ * revoking a token needs no restart. A file that does not load at start stops the API; one that
+ * stops loading later is refused with a warning, and the tokens read before stay.
+ */
+export class TokenVerifier {
+  private readonly fromConfig: TokenEntry[];
+  private fromFile: TokenEntry[] = [];
+  private stamp = '';
+  private checkedAt = -Infinity;
+
+  constructor(
+    tokens: StaticToken[],
+    private readonly file?: string,
+    private readonly now: () => number = Date.now,
+    private readonly warn: (message: string) => void = () => undefined,
+  ) {
+    this.fromConfig = entriesOf(tokens);
+    if (file) {
+      const problem = this.reload();
+      if (problem) throw new Error(`api.tokensFile ${file}: ${problem}`);
+    }
   }
 
-  /** The principal a bearer token belongs to, or undefined. Compares against every entry. */
-  verify(token: string): Principal | undefined {
-    const digest = createHash('sha256').update(token, 'utf8').digest();
-    let found: Principal | undefined;
-    for (const e of this.entries) {
-      if (timingSafeEqual(e.digest, digest) && !found) found = e.principal;
+  /** The principal a bearer token belongs to, or why it is refused. Compares against every entry. */
+  verify(token: string): Authentication {
+    if (this.file && this.now() - this.checkedAt >= 1000) {
+      this.checkedAt = this.now();
+      const problem = this.reload();
+      if (problem) this.warn(`api.tokensFile ${this.file}: ${problem}; the tokens read before stay`);
     }
-    return found;
+    const digest = createHash('sha256').update(token, 'utf8').digest();
+    let found: TokenEntry | undefined;
+    for (const e of [...this.fromConfig, ...this.fromFile]) {
+      if (timingSafeEqual(e.digest, digest) && !found) found = e;
+    }
+    if (!found) return {};
+    if (found.expiresAtMs !== undefined && this.now() >= found.expiresAtMs) {
+      return {
+        refusal: `the token of ${found.principal.name} expired at ${new Date(found.expiresAtMs).toISOString()}: ask for a new one`,
+      };
+    }
+    return {
+      principal: found.principal,
+      ...(found.expiresAtMs !== undefined ? { expiresAtMs: found.expiresAtMs } : {}),
+    };
+  }
+
+  /** Reads the file again if it changed; what is wrong with it, or undefined. */
+  private reload(): string | undefined {
+    try {
+      const st = statSync(this.file!);
+      const stamp = `${st.size}:${st.mtimeMs}:${st.ino}`;
+      if (stamp === this.stamp) return undefined;
+      const list: unknown = parseYaml(readFileSync(this.file!, 'utf8')) ?? [];
+      if (!validTokenList(list)) {
+        return (validTokenList.errors ?? [])
+          .map((e) => `${e.instancePath || '(list)'} ${e.message ?? 'invalid'}`)
+          .join('; ');
+      }
+      const tokens = list as StaticToken[];
+      const names = new Set(this.fromConfig.map((e) => e.principal.name));
+      const repeated = tokens.filter((t) => names.has(`token:${t.name}`)).map((t) => t.name);
+      if (repeated.length > 0) return `names also in api.tokens: ${repeated.join(', ')}`;
+      this.fromFile = entriesOf(tokens);
+      this.stamp = stamp;
+      return undefined;
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
   }
 }
 
@@ -92,17 +180,20 @@ export class OidcVerifier {
         algorithms: JWT_ALGORITHMS,
         clockTolerance: 30,
       });
-      const name = payload[this.oidc.usernameClaim ?? 'sub'];
-      if (typeof name !== 'string' || name === '') {
-        return { refusal: `the token has no ${this.oidc.usernameClaim ?? 'sub'} claim` };
-      }
+      if (typeof payload.sub !== 'string' || payload.sub === '')
+        return { refusal: 'the token has no sub claim' };
+      const shown = payload[this.oidc.usernameClaim ?? 'sub'];
       const claim = payload[this.oidc.groupsClaim ?? 'groups'];
       const groups = typeof claim === 'string' ? [claim] : Array.isArray(claim) ? claim : [];
       const roles = [
         ...new Set(groups.flatMap((g) => (typeof g === 'string' ? (this.oidc.groupRoles[g] ?? []) : []))),
       ];
       return {
-        principal: { name, roles },
+        principal: {
+          name: `oidc:${this.oidc.issuer}#${payload.sub}`,
+          ...(typeof shown === 'string' && shown !== '' ? { display: shown } : {}),
+          roles,
+        },
         ...(typeof payload.exp === 'number' ? { expiresAtMs: payload.exp * 1000 } : {}),
       };
     } catch (err) {
@@ -121,14 +212,14 @@ export class Authenticator {
   private readonly tokens: TokenVerifier;
   private readonly oidc: OidcVerifier | undefined;
 
-  constructor(api: ApiConfig) {
-    this.tokens = new TokenVerifier(api.tokens ?? []);
+  constructor(api: ApiConfig, warn?: (message: string) => void) {
+    this.tokens = new TokenVerifier(api.tokens ?? [], api.tokensFile, Date.now, warn);
     this.oidc = api.oidc ? new OidcVerifier(api.oidc) : undefined;
   }
 
   async authenticate(token: string): Promise<Authentication> {
-    const principal = this.tokens.verify(token);
-    if (principal) return { principal };
+    const fromTokens = this.tokens.verify(token);
+    if (fromTokens.principal || fromTokens.refusal) return fromTokens;
     if (this.oidc && token.split('.').length === 3) return this.oidc.verify(token);
     return {};
   }
@@ -238,7 +329,7 @@ export function requirePermission(
         if (!principal.roles.some((r) => allowed.includes(r))) {
           res.status(403).json({
             error: 'forbidden',
-            message: `${principal.name} may not ${permission}: it needs one of the roles ${allowed.join(', ')}`,
+            message: `${describePrincipal(principal)} may not ${permission}: it needs one of the roles ${allowed.join(', ')}`,
           });
           return;
         }

@@ -44,8 +44,16 @@ export interface ApiConfig {
    * terminates TLS.
    */
   tls?: ApiTlsConfig;
-  /** Bearer tokens: a name, the SHA-256 hex digest of the token (never the token), and roles. */
-  tokens?: Array<{ name: string; sha256: string; roles: Role[] }>;
+  /**
+   * Bearer tokens: a name, the SHA-256 hex digest of the token (never the token), roles, and an
+   * optional expiry. Each authenticates as the principal `token:<name>`.
+   */
+  tokens?: StaticToken[];
+  /**
+   * More tokens, in a file of the same list (YAML), read again when it changes: a token is added,
+   * renewed or revoked without a restart. Its names must not repeat those of `tokens`.
+   */
+  tokensFile?: string;
   /** The approver of an unplanned failover must not be its requester. */
   twoPersonRule?: boolean;
   /** Requests per token per minute before 429 (default 600). */
@@ -56,6 +64,14 @@ export interface ApiConfig {
   oidc?: OidcConfig;
   /** The status board in the browser (served at /board). */
   board?: BoardConfig;
+}
+
+export interface StaticToken {
+  name: string;
+  sha256: string;
+  roles: Role[];
+  /** RFC 3339 time after which the token is refused. */
+  expiresAt?: string;
 }
 
 export interface ApiTlsConfig {
@@ -78,7 +94,11 @@ export interface OidcConfig {
   /** The issuer's keys: a JWKS URL (fetched and cached), or a pinned JWKS file. Exactly one. */
   jwksUri?: string;
   jwksFile?: string;
-  /** The claim naming the person (default `sub`); it is what the audit and the two-person rule see. */
+  /**
+   * The claim shown as the person's name (default `sub`). Only shown: the principal the audit and
+   * the two-person rule compare is always `oidc:<issuer>#<sub>`, since `sub` is the one claim an
+   * issuer never lets a user change.
+   */
   usernameClaim?: string;
   /** The claim listing the person's groups (default `groups`). */
   groupsClaim?: string;

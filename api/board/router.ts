@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ApiConfig } from '../../config/types.ts';
 import type { Logger } from '../../common/logging.ts';
-import { PERMISSIONS, type Authenticator, type Limits, type Principal } from '../auth.ts';
+import { describePrincipal, PERMISSIONS, type Authenticator, type Limits, type Principal } from '../auth.ts';
 import type { BoardFeed, BoardState } from './feed.ts';
 import {
   cookieFor,
@@ -61,6 +61,7 @@ function whoami(session: Session) {
     session.principal.roles.some((r) => (PERMISSIONS[p] as readonly string[]).includes(r));
   return {
     name: session.principal.name,
+    display: describePrincipal(session.principal),
     roles: session.principal.roles,
     may: { operate: may('operate'), approve: may('approve') },
     csrf: session.csrf,
@@ -148,7 +149,9 @@ export function createBoardRouter(deps: BoardRouterDeps): express.Router {
         return;
       }
       if (principal.roles.length === 0) {
-        res.status(403).json({ error: 'forbidden', message: `${principal.name} holds no role in Pivot` });
+        res
+          .status(403)
+          .json({ error: 'forbidden', message: `${describePrincipal(principal)} holds no role in Pivot` });
         return;
       }
       const ttl = Math.min(sessionMs, (expiresAtMs ?? Infinity) - Date.now());

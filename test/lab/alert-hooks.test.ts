@@ -245,7 +245,7 @@ describe('alert routing', () => {
     const result = (await temporal.client.workflow.getHandle('pivot-orders').result()) as OperationReport;
     expect(result.outcome).toBe('succeeded');
     expect(result.decisions).toEqual([
-      expect.objectContaining({ action: 'approve', by: 'lab-approver', reason: 'dc-a confirmed down' }),
+      expect.objectContaining({ action: 'approve', by: 'token:lab-approver', reason: 'dc-a confirmed down' }),
     ]);
     // `pivot watch` showed the steps as they happened, in order, and the report at the end.
     const watched = await watching;

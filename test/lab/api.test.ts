@@ -14,6 +14,7 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { parse } from 'yaml';
 import { waitUntil } from '../../common/wait.ts';
 import type { Role } from '../../config/types.ts';
+import { LAB_OIDC } from '../../config/lab-config.ts';
 import { REPO_ROOT } from '../../lab/layout.ts';
 import { labJwt, status } from './helpers.ts';
 import { connectPivot, type LabPivot } from './temporal.ts';
@@ -244,7 +245,7 @@ describe('access control', () => {
     });
     expect({ status: start.status, message: start.body['message'] }).toEqual({
       status: 403,
-      message: 'vera may not operate: it needs one of the roles operator, admin',
+      message: `vera (oidc:${LAB_OIDC.issuer}#sub-vera) may not operate: it needs one of the roles operator, admin`,
     });
     const planner = await labJwt('otto', ['dr-oncall', 'some-unmapped-group']);
     const plan = await call('POST', '/v1/operations', {
@@ -434,7 +435,7 @@ describe('operations through the API', () => {
       const [b] = duplicate.body['operations'] as Array<{ runId: string; attached: boolean }>;
       expect(b).toMatchObject({ runId: a!.runId, attached: true });
       const report = await finished('orders');
-      expect(report).toMatchObject({ outcome: 'succeeded', to, requestedBy: 'lab-operator' });
+      expect(report).toMatchObject({ outcome: 'succeeded', to, requestedBy: 'token:lab-operator' });
     }
     const listed = { body: await observedAfter(Date.now()) };
     expectDocumented('/v1/apps', 'get', 200, listed.body);
@@ -443,7 +444,7 @@ describe('operations through the API', () => {
     ]);
     const audit = await pivot.witness.auditTrail('orders', 50);
     expect(audit.filter((e) => e.action === 'api:switchover').map((e) => e.actor)).toEqual(
-      expect.arrayContaining(['lab-operator']),
+      expect.arrayContaining(['token:lab-operator']),
     );
   });
 
@@ -464,9 +465,13 @@ describe('operations through the API', () => {
       },
       { timeoutMs: 60_000 },
     );
-    const self = await call('POST', '/v1/operations/orders/approve', { token: both, body: {} });
+    // The same person, renamed at the identity provider since: the same subject, so the same
+    // principal, and still refused.
+    const renamed = await labJwt('alice.smith', ['dr-managers'], { subject: 'sub-alice' });
+    const self = await call('POST', '/v1/operations/orders/approve', { token: renamed, body: {} });
     expect(self.status).toBe(409);
     expect(String(self.body['message'])).toContain('two-person rule');
+    expect(String(self.body['message'])).toContain(`oidc:${LAB_OIDC.issuer}#sub-alice`);
     expectDocumented('/v1/operations/{id}/approve', 'post', 409, self.body);
     const abort = await call('POST', '/v1/operations/orders/abort', {
       token: tokens.operator!,

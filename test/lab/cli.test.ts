@@ -62,7 +62,7 @@ describe('pivot through the API', () => {
       to: 'dc-b',
       outcome: 'succeeded',
       trigger: 'cli',
-      requestedBy: 'lab-operator',
+      requestedBy: 'token:lab-operator',
       reason: 'cli test',
     });
     expect(over.stderr).toContain('orders: switchover dc-a → dc-b started (pivot-orders)');

@@ -368,7 +368,7 @@ describe('drills', () => {
       expect(report.drill).toMatchObject({ verdict: 'fail', cleanup: { done: true } });
       if (how === 'abort') {
         expect(report.decisions).toEqual([
-          expect.objectContaining({ action: 'abort', by: 'lab-operator', reason: 'change freeze' }),
+          expect.objectContaining({ action: 'abort', by: 'token:lab-operator', reason: 'change freeze' }),
         ]);
       }
       expect(await drillNamespaceExists()).toBe(false);
@@ -407,7 +407,7 @@ describe('drills', () => {
       const paused = await pivot(['drill', 'schedule', 'pause', name, '--reason', 'freeze', '--json']);
       expect(JSON.parse(paused.stdout)).toMatchObject({
         paused: true,
-        note: 'paused by lab-operator: freeze',
+        note: 'paused by token:lab-operator: freeze',
       });
     } finally {
       await pivot(['drill', 'schedule', 'delete', name, '--yes']);
@@ -516,7 +516,9 @@ describe('drills', () => {
       ['switchover', 'succeeded'],
       ['failback', 'succeeded'],
     ]);
-    expect(report.decisions).toEqual([expect.objectContaining({ action: 'approve', by: 'lab-approver' })]);
+    expect(report.decisions).toEqual([
+      expect.objectContaining({ action: 'approve', by: 'token:lab-approver' }),
+    ]);
     const after = await temporal.witness.state('orders');
     expect(after).toMatchObject({ activeSite: 'dc-a', epoch: before.epoch + 2, fencedSites: [] });
   }, 300_000);
