@@ -12,7 +12,15 @@ import type { PivotConfig } from '../config/types.ts';
 import { RunbookSetError, SelectionError, type Inputs, type Selection } from '../planner/inputs.ts';
 import { parseDuration } from '../runbook/duration.ts';
 import type { Witness } from '../witness/witness.ts';
-import { Authenticator, createLimits, PERMISSIONS, requirePermission, type Principal } from './auth.ts';
+import {
+  Authenticator,
+  bearerToken,
+  createLimits,
+  PERMISSIONS,
+  requirePermission,
+  sameDigest,
+  type Principal,
+} from './auth.ts';
 import {
   CLI_USER_AGENT,
   MAX_CONCURRENCY,
@@ -137,11 +145,10 @@ export function createApp(deps: ApiDeps): express.Express {
   const sessions = new SessionStore(deps.redis);
   const can = (p: Parameters<typeof requirePermission>[1]) => requirePermission(auth, p, limits, sessions);
   const { feed } = deps;
-  metrics.watchDrills(async () =>
-    (await witness.drills(500)).map((json) => drillSummary(JSON.parse(json) as DrillReport)),
-  );
   const app = express();
   app.disable('x-powered-by');
+  // Only the proxies the configuration names may say who the client is (X-Forwarded-For).
+  app.set('trust proxy', config.api.trustedProxies ?? false);
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
@@ -165,6 +172,12 @@ export function createApp(deps: ApiDeps): express.Express {
     res.json({ status: 'ok' });
   });
 
+  // Anyone may ask /readyz: it says which dependency is down, never how to reach it (the
+  // error, with its address, goes to the log).
+  const failed = (name: string, err: unknown) => {
+    log.warn({ dependency: name, err: String(err) }, 'readiness check failed');
+    return { name, ok: false, error: 'does not answer' };
+  };
   app.get(
     '/readyz',
     route(async (_req, res) => {
@@ -172,11 +185,11 @@ export function createApp(deps: ApiDeps): express.Express {
         client.workflowService
           .getSystemInfo({})
           .then(() => ({ name: 'temporal', ok: true }))
-          .catch((err: unknown) => ({ name: 'temporal', ok: false, error: String(err) })),
+          .catch((err: unknown) => failed('temporal', err)),
         deps.redis
           .ping()
           .then(() => ({ name: 'redis', ok: true }))
-          .catch((err: unknown) => ({ name: 'redis', ok: false, error: String(err) })),
+          .catch((err: unknown) => failed('redis', err)),
       ]);
       const ok = checks.every((c) => c.ok);
       res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not-ready', checks });
@@ -185,7 +198,17 @@ export function createApp(deps: ApiDeps): express.Express {
 
   app.get(
     '/metrics',
-    route(async (_req, res) => {
+    route(async (req, res) => {
+      // Optionally for the scraper alone (api.metricsBearerSha256); either way a scrape only reads
+      // what is already computed: the status monitor refreshes it in the background.
+      const wanted = config.api.metricsBearerSha256;
+      if (wanted && !sameDigest(bearerToken(req) ?? '', wanted)) {
+        res.status(401).set('WWW-Authenticate', 'Bearer realm="pivot-metrics"').json({
+          error: 'unauthenticated',
+          message: "/metrics needs the scraper's bearer token",
+        });
+        return;
+      }
       res.set('Content-Type', metrics.contentType).send(await metrics.text());
     }),
   );

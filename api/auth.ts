@@ -152,6 +152,13 @@ export class TokenVerifier {
   }
 }
 
+/** Whether `secret` hashes to the hex SHA-256 `digest`, compared in constant time. */
+export function sameDigest(secret: string, digest: string): boolean {
+  const want = Buffer.from(digest, 'hex');
+  const got = createHash('sha256').update(secret, 'utf8').digest();
+  return want.length === got.length && timingSafeEqual(want, got);
+}
+
 export function bearerToken(req: Request): string | undefined {
   const header = req.get('authorization') ?? '';
   const m = /^Bearer\s+(\S+)$/i.exec(header);
@@ -231,15 +238,24 @@ export class Authenticator {
  */
 export class RateLimiter {
   private readonly windows = new Map<string, { start: number; count: number }>();
+  private sweptAt: number;
 
   constructor(
     readonly perMinute: number,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.sweptAt = now();
+  }
 
   /** Seconds to wait, or 0 when the request may go on. */
   take(principal: string): number {
     const now = this.now();
+    // Once a minute, forget the windows that ended: one per address that ever called would
+    // otherwise grow without bound (a scan from many addresses is exactly that).
+    if (now - this.sweptAt >= 60_000) {
+      for (const [key, w] of this.windows) if (now - w.start >= 60_000) this.windows.delete(key);
+      this.sweptAt = now;
+    }
     const w = this.windows.get(principal);
     if (!w || now - w.start >= 60_000) {
       this.windows.set(principal, { start: now, count: 1 });
@@ -248,6 +264,19 @@ export class RateLimiter {
     w.count += 1;
     return w.count > this.perMinute ? Math.ceil((w.start + 60_000 - now) / 1000) : 0;
   }
+
+  /** How many callers it remembers. */
+  get tracked(): number {
+    return this.windows.size;
+  }
+}
+
+/**
+ * The address a request comes from: the socket's, or, when it comes through a proxy the
+ * configuration trusts (`api.trustedProxies`, Express's `trust proxy`), the client's it forwarded.
+ */
+export function clientAddress(req: Request): string {
+  return req.ip ?? req.socket.remoteAddress ?? 'unknown';
 }
 
 /**
@@ -306,7 +335,7 @@ export function requirePermission(
           return;
         }
         if (!principal) {
-          const address = req.socket.remoteAddress ?? 'unknown';
+          const address = clientAddress(req);
           const wait = limits.unauthenticated.take(`address:${address}`);
           if (wait > 0) {
             rateLimited(

@@ -196,8 +196,13 @@ export function createHookRouter(deps: HookDeps): express.Router {
       res.status(202).json({ received: delivery.alerts.length, routed });
     } catch (err) {
       if (err instanceof HookError) {
-        deps.metrics.delivery(sourceName, err.code);
-        deps.log.warn({ source: sourceName, status: err.status, error: err.code }, 'alert delivery refused');
+        // Counted per configured source only: a caller inventing source names must not be able
+        // to create metric series (nor fill the log with its names).
+        if (auth) deps.metrics.delivery(sourceName, err.code);
+        deps.log.warn(
+          { source: auth ? sourceName : 'unknown', status: err.status, error: err.code },
+          'alert delivery refused',
+        );
         res.status(err.status).json({ error: err.code, message: err.message });
         return;
       }

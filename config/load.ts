@@ -195,6 +195,11 @@ export const CONFIG_SCHEMA = {
         },
         tokens: TOKEN_LIST,
         tokensFile: nonEmpty,
+        metricsBearerSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        trustedProxies: {
+          type: 'array',
+          items: { type: 'string', pattern: '^[0-9a-fA-F:.]+(/\\d{1,3})?$' },
+        },
       },
     },
     runbooks: { type: 'object', additionalProperties: false, properties: { dir: nonEmpty } },

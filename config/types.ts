@@ -54,6 +54,13 @@ export interface ApiConfig {
    * renewed or revoked without a restart. Its names must not repeat those of `tokens`.
    */
   tokensFile?: string;
+  /**
+   * The ingress or proxies in front of the API (addresses or CIDRs): their X-Forwarded-For names
+   * the client, for rate limits and logs. None by default: the socket's address counts.
+   */
+  trustedProxies?: string[];
+  /** When set, /metrics answers only a bearer token with this SHA-256 hex digest (the scraper's). */
+  metricsBearerSha256?: string;
   /** The approver of an unplanned failover must not be its requester. */
   twoPersonRule?: boolean;
   /** Requests per token per minute before 429 (default 600). */

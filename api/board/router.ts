@@ -8,7 +8,14 @@ import { readFileSync } from 'node:fs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ApiConfig } from '../../config/types.ts';
 import type { Logger } from '../../common/logging.ts';
-import { describePrincipal, PERMISSIONS, type Authenticator, type Limits, type Principal } from '../auth.ts';
+import {
+  clientAddress,
+  describePrincipal,
+  PERMISSIONS,
+  type Authenticator,
+  type Limits,
+  type Principal,
+} from '../auth.ts';
 import type { BoardFeed, BoardState } from './feed.ts';
 import {
   cookieFor,
@@ -124,7 +131,7 @@ export function createBoardRouter(deps: BoardRouterDeps): express.Router {
         return;
       }
       const token = (req.body as { token?: unknown } | undefined)?.token;
-      const address = req.socket.remoteAddress ?? 'unknown';
+      const address = clientAddress(req);
       const { principal, refusal, expiresAtMs } =
         typeof token === 'string' && token.trim() !== '' && token.length < 16_384
           ? await auth.authenticate(token.trim())

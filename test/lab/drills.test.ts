@@ -221,14 +221,24 @@ describe('drills', () => {
     expect(await fingerprint()).toEqual(before);
     expect(await jobsSince(drillStarted)).toEqual([]);
 
-    // The API's metrics show it, and the alerting rules read only metrics the API exports.
-    const families = parsePrometheusTextFormat(
-      await (await fetch(`${(await status()).api.url}/metrics`)).text(),
-    ) as Array<{ name: string; metrics: Array<{ labels?: Record<string, string>; value?: string }> }>;
+    // The API's metrics show it (within the status monitor's period: a scrape reads no witness),
+    // and the alerting rules read only metrics the API exports.
+    let families: Array<{
+      name: string;
+      metrics: Array<{ labels?: Record<string, string>; value?: string }>;
+    }> = [];
     const gauge = (name: string) =>
       families.find((f) => f.name === name)?.metrics.find((m) => m.labels?.['app'] === 'orders');
-    expect(Number(gauge('pivot_drill_last_success_timestamp_seconds')?.value)).toBe(
-      Date.parse(report.endedAt!) / 1000,
+    await waitUntil(
+      'the drill gauges to show the drill',
+      async () => {
+        families = parsePrometheusTextFormat(
+          await (await fetch(`${(await status()).api.url}/metrics`)).text(),
+        ) as typeof families;
+        const shown = Number(gauge('pivot_drill_last_success_timestamp_seconds')?.value);
+        return shown === Date.parse(report.endedAt!) / 1000 || `shows ${shown}`;
+      },
+      { timeoutMs: 45_000, intervalMs: 1000 },
     );
     expect(gauge('pivot_drill_last_passed')?.value).toBe('1');
     const rules = parse(
