@@ -12,6 +12,7 @@ import type { PivotConfig } from '../config/types.ts';
 import { RunbookSetError, SelectionError, type Inputs, type Selection } from '../planner/inputs.ts';
 import { parseDuration } from '../runbook/duration.ts';
 import type { Witness } from '../witness/witness.ts';
+import { AuditLog, auditResults } from './audit.ts';
 import {
   Authenticator,
   bearerToken,
@@ -143,12 +144,15 @@ export function createApp(deps: ApiDeps): express.Express {
   const auth = new Authenticator(config.api, (message) => log.warn({ file: config.api.tokensFile }, message));
   const limits = createLimits(config.api);
   const sessions = new SessionStore(deps.redis);
-  const can = (p: Parameters<typeof requirePermission>[1]) => requirePermission(auth, p, limits, sessions);
+  const audit = new AuditLog(deps.redis, config.audit?.retentionDays);
+  const can = (p: Parameters<typeof requirePermission>[1]) =>
+    requirePermission(auth, p, limits, sessions, audit);
   const { feed } = deps;
   const app = express();
   app.disable('x-powered-by');
   // Only the proxies the configuration names may say who the client is (X-Forwarded-For).
   app.set('trust proxy', config.api.trustedProxies ?? false);
+  app.use(auditResults(audit, log));
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
@@ -163,7 +167,7 @@ export function createApp(deps: ApiDeps): express.Express {
     next();
   });
   // The hooks read their raw body (its signature covers the bytes), so they come before the JSON parser.
-  app.use(createHookRouter({ config, client, witness, metrics, log }));
+  app.use(createHookRouter({ config, client, witness, metrics, log, audit }));
   app.use(express.json({ limit: BODY_LIMIT, type: 'application/json' }));
 
   app.use(createBoardRouter({ api: config.api, auth, limits, sessions, feed, canRead: can('read'), log }));
@@ -263,6 +267,7 @@ export function createApp(deps: ApiDeps): express.Express {
         return;
       }
       const { plan, started } = await startOperations(client, request, inputs);
+      res.locals['auditOperations'] = started.map((s) => s.workflowId);
       if (started.length === 0) {
         throw new HttpError(409, 'refused', 'the plan refuses the operation: nothing was started', { plan });
       }
@@ -320,6 +325,7 @@ export function createApp(deps: ApiDeps): express.Express {
           );
         }
         const workflowId = workflowIdOf(String(req.params['id']));
+        res.locals['auditOperations'] = [workflowId];
         const report = await decide(client, workflowId, action, {
           by: principal.name,
           ...(reason ? { reason } : {}),
@@ -448,6 +454,39 @@ export function createApp(deps: ApiDeps): express.Express {
       await deleteDrillSchedule(client, name);
       await auditSchedule(principalOf(res).name, name, 'delete', schedule.apps ?? []);
       res.status(204).end();
+    }),
+  );
+
+  // The audit log: what was asked of the API, by whom, from where, and what came of it.
+  app.get(
+    '/v1/audit',
+    can('read'),
+    route(async (req, res) => {
+      const q = req.query;
+      const app = typeof q['app'] === 'string' && q['app'] ? q['app'] : undefined;
+      const sinceText = typeof q['since'] === 'string' ? q['since'] : undefined;
+      const ago = sinceText ? parseDuration(sinceText) : undefined;
+      const sinceMs = sinceText ? (ago !== undefined ? Date.now() - ago : Date.parse(sinceText)) : undefined;
+      if (sinceMs !== undefined && Number.isNaN(sinceMs)) {
+        throw new HttpError(400, 'invalid-request', 'since: a duration such as "24h", or an RFC 3339 time');
+      }
+      const limit = q['limit'] === undefined ? 1000 : Number(q['limit']);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+        throw new HttpError(400, 'invalid-request', 'limit: an integer from 1 to 10000');
+      }
+      const records = await audit.read({
+        limit,
+        ...(app ? { app } : {}),
+        ...(sinceMs !== undefined ? { sinceMs } : {}),
+      });
+      // JSON lines for a SIEM: one record a line.
+      if (q['format'] === 'jsonl') {
+        res
+          .type('application/x-ndjson')
+          .send(records.map((r) => JSON.stringify(r)).join('\n') + (records.length ? '\n' : ''));
+        return;
+      }
+      res.json({ records });
     }),
   );
 

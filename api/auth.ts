@@ -30,6 +30,7 @@ import {
 import type { ApiConfig, OidcConfig, Role, StaticToken } from '../config/types.ts';
 import { TOKEN_LIST } from '../config/load.ts';
 import { CSRF_HEADER, csrfSatisfied, sessionCookie, type SessionStore } from './board/sessions.ts';
+import { isMutating, recordIntent, type AuditLog } from './audit.ts';
 
 export interface Principal {
   /**
@@ -323,10 +324,11 @@ export function requirePermission(
   permission: Permission,
   limits: Limits,
   sessions?: SessionStore,
+  audit?: AuditLog,
 ) {
   return (req: Request, res: Response, next: NextFunction): void => {
     identify(req, auth, sessions)
-      .then(({ principal, refusal, csrf }) => {
+      .then(async ({ principal, refusal, csrf }) => {
         if (csrf === false) {
           res.status(403).json({
             error: 'csrf',
@@ -354,6 +356,7 @@ export function requirePermission(
             });
           return;
         }
+        res.locals['principal'] = principal;
         const allowed: readonly Role[] = PERMISSIONS[permission];
         if (!principal.roles.some((r) => allowed.includes(r))) {
           res.status(403).json({
@@ -372,6 +375,8 @@ export function requirePermission(
           return;
         }
         res.locals['principal'] = principal;
+        // A change is recorded before it acts; one that cannot be recorded does not act.
+        if (audit && isMutating(req) && !(await recordIntent(audit, req, res, principal))) return;
         next();
       })
       .catch(next);

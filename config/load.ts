@@ -203,6 +203,11 @@ export const CONFIG_SCHEMA = {
       },
     },
     runbooks: { type: 'object', additionalProperties: false, properties: { dir: nonEmpty } },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { retentionDays: { type: 'integer', minimum: 1, maximum: 3650 } },
+    },
     drills: {
       type: 'object',
       additionalProperties: false,

@@ -118,6 +118,11 @@ export interface NetworkFenceSettings {
   secret?: { name: string; namespace: string };
 }
 
+export interface AuditConfig {
+  /** How long the API's audit log keeps a record, in days (default 400). */
+  retentionDays?: number;
+}
+
 export interface PivotConfig {
   apiVersion: typeof CONFIG_API_VERSION;
   kind: typeof CONFIG_KIND;
@@ -158,6 +163,7 @@ export interface PivotConfig {
   /** Alert hooks (Grafana, Alertmanager): how deliveries authenticate, and the rules they trigger. */
   alerts?: AlertsConfig;
   /** Drills: how long their evidence is kept. */
+  audit?: AuditConfig;
   drills?: {
     retentionDays?: number;
     /** A drill that runs a real switchover and failback waits for an approval (default required). */

@@ -450,6 +450,7 @@ describe('operations through the API', () => {
 
   it('enforces the two-person rule on an unplanned failover, and aborts it before it changes anything', async () => {
     const before = await pivot.witness.state('orders');
+    const startedAt = new Date().toISOString();
     // One person (an OIDC identity) with both the on-call and the manager group.
     const both = await labJwt('alice', ['dr-oncall', 'dr-managers']);
     const started = await call('POST', '/v1/operations', {
@@ -482,6 +483,80 @@ describe('operations through the API', () => {
     const report = await finished('orders');
     expect(report['outcome']).toBe('aborted');
     expect(await pivot.witness.state('orders')).toEqual(before);
+
+    // The audit log tells the whole story, refusals included: the request (before it acted, and
+    // its result), the same person's refused approval under another name, and the abort.
+    const audit = await call('GET', `/v1/audit?app=orders&since=${encodeURIComponent(startedAt)}`, {
+      token: tokens.viewer!,
+    });
+    expect(audit.status).toBe(200);
+    expectDocumented('/v1/audit', 'get', 200, audit.body);
+    const alice = `oidc:${LAB_OIDC.issuer}#sub-alice`;
+    const story = (audit.body['records'] as Array<Record<string, unknown>>).map((r) => ({
+      phase: r['phase'],
+      principal: r['principal'],
+      action: r['action'],
+      status: r['status'],
+      error: r['error'],
+    }));
+    expect(story).toEqual([
+      {
+        phase: 'intent',
+        principal: alice,
+        action: 'POST /v1/operations',
+        status: undefined,
+        error: undefined,
+      },
+      { phase: 'result', principal: alice, action: 'POST /v1/operations', status: 202, error: undefined },
+      {
+        phase: 'intent',
+        principal: alice,
+        action: 'POST /v1/operations/orders/approve',
+        status: undefined,
+        error: undefined,
+      },
+      {
+        phase: 'result',
+        principal: alice,
+        action: 'POST /v1/operations/orders/approve',
+        status: 409,
+        error: 'conflict',
+      },
+      {
+        phase: 'intent',
+        principal: 'token:lab-operator',
+        action: 'POST /v1/operations/orders/abort',
+        status: undefined,
+        error: undefined,
+      },
+      {
+        phase: 'result',
+        principal: 'token:lab-operator',
+        action: 'POST /v1/operations/orders/abort',
+        status: 200,
+        error: undefined,
+      },
+    ]);
+    const records = audit.body['records'] as Array<Record<string, unknown>>;
+    expect(records[0]!['reason']).toBe('two-person rule test');
+    expect(String(records[0]!['address'])).toMatch(/127\.0\.0\.1/);
+    expect(records[1]!['operationIds']).toEqual(['pivot-orders']);
+    expect(String(records[3]!['message'])).toContain('two-person rule');
+    expect(records[3]!['requestId']).toBe(records[2]!['requestId']);
+    // The same as JSON lines, for a SIEM.
+    const lines = await fetch(
+      `${base}/v1/audit?app=orders&since=${encodeURIComponent(startedAt)}&format=jsonl`,
+      {
+        headers: { authorization: `Bearer ${tokens.viewer!}` },
+      },
+    );
+    expect(lines.headers.get('content-type')).toMatch(/application\/x-ndjson/);
+    expect(
+      (await lines.text())
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { id: string }).id),
+    ).toEqual(records.map((r) => r['id']));
   });
 
   it('refreshes its status gauges in the background, whether or not anyone asks for the status', async () => {

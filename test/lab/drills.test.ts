@@ -183,7 +183,7 @@ describe('drills', () => {
       policyTypes: ['Ingress', 'Egress'],
       ingress: [{ _from: [{ podSelector: {} }] }],
     });
-    const again = await pivot(['drill', 'run', 'orders']);
+    const again = await pivot(['drill', 'run', 'orders', '--reason', 'quarterly DR test']);
     expect(again.stderr).toContain('orders: a drill is already running (pivot-drill:orders): attached to it');
 
     const watched = await pivot(['watch', 'drill:orders', '--json']);
