@@ -296,7 +296,7 @@ async function latestDrill(api: PivotApi, app: string): Promise<string> {
     throw new ApiError(
       404,
       { error: 'unknown-drill', message: `no drill of ${app} is kept` },
-      `run one: \`pivot drill run ${app}\``,
+      `run one: \`pivot drill run ${app} --reason "<why>"\``,
     );
   }
   return latest.id;

@@ -537,6 +537,6 @@ describe('drills', () => {
     const r = await pivot(['drill', 'report', 'payments']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('no drill of payments is kept');
-    expect(r.stderr).toContain('next: run one: `pivot drill run payments`');
+    expect(r.stderr).toContain('next: run one: `pivot drill run payments --reason "<why>"`');
   });
 });
