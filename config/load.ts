@@ -203,6 +203,18 @@ export const CONFIG_SCHEMA = {
       },
     },
     runbooks: { type: 'object', additionalProperties: false, properties: { dir: nonEmpty } },
+    tenants: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name'],
+        properties: {
+          name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+          namespaces: { type: 'array', items: nonEmpty },
+        },
+      },
+    },
     audit: {
       type: 'object',
       additionalProperties: false,

@@ -118,6 +118,13 @@ export interface NetworkFenceSettings {
   secret?: { name: string; namespace: string };
 }
 
+/** A business line or team: it owns the applications in its namespaces (docs/tenancy.md). */
+export interface TenantConfig {
+  name: string;
+  /** Namespaces whose applications it owns, unless a runbook names its tenant itself. */
+  namespaces?: string[];
+}
+
 export interface AuditConfig {
   /** How long the API's audit log keeps a record, in days (default 400). */
   retentionDays?: number;
@@ -164,6 +171,7 @@ export interface PivotConfig {
   alerts?: AlertsConfig;
   /** Drills: how long their evidence is kept. */
   audit?: AuditConfig;
+  tenants?: TenantConfig[];
   drills?: {
     retentionDays?: number;
     /** A drill that runs a real switchover and failback waits for an approval (default required). */
