@@ -38,6 +38,7 @@ import { CRD, mergePatch, type SiteApi } from '../../common/k8s.ts';
 import { CONTROL_TASK_QUEUE } from '../../common/task-queues.ts';
 import { waitUntil } from '../../common/wait.ts';
 import { loadConfig } from '../../config/load.ts';
+import type { SiteName } from '../../lab/layout.ts';
 import type { PivotConfig } from '../../config/types.ts';
 import { seedReplicatedApp } from '../../lab/seed.ts';
 import { provisionTestServer } from '../../lab/tools.ts';
@@ -222,7 +223,15 @@ async function openHarness(): Promise<Harness> {
       },
     }),
     ...(await Promise.all(
-      config.sites.map((s) => createSiteWorker(env.nativeConnection, namespace, s, witness)),
+      // Each site's worker as the lab runs it: as the site worker's account on its own site.
+      config.sites.map((s) =>
+        createSiteWorker(
+          env.nativeConnection,
+          namespace,
+          loadConfig(lab.layout.workerConfigFiles[s.name as SiteName]).sites.find((x) => x.name === s.name)!,
+          witness,
+        ),
+      ),
     )),
   ];
   const running = Promise.all(workers.map((w) => w.run()));

@@ -28,40 +28,31 @@ function openssl(args: string[]): void {
   execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
 }
 
-/** A CA, and a certificate it signs for `name` (a server's carries the loopback names). */
-function makePki(): void {
+/** A new P-256 key, unencrypted: a test's throwaway. */
+const NEW_EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+
+/** A self-signed certificate (a CA's, or a stranger's) and its key, as `<name>.crt` / `<name>.key`. */
+function selfSigned(name: string, cn: string): void {
   openssl([
     'req',
     '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
+    ...NEW_EC_KEY,
     '-days',
     '2',
     '-subj',
-    '/CN=pivot-test-ca',
+    `/CN=${cn}`,
     '-keyout',
-    'ca.key',
+    `${name}.key`,
     '-out',
-    'ca.crt',
+    `${name}.crt`,
   ]);
+}
+
+/** A CA, and a certificate it signs for `name` (a server's carries the loopback names). */
+function makePki(): void {
+  selfSigned('ca', 'pivot-test-ca');
   const issue = (name: string, ext: string) => {
-    openssl([
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-subj',
-      `/CN=${name}`,
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.csr`,
-    ]);
+    openssl(['req', ...NEW_EC_KEY, '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.csr`]);
     writeFileSync(file(`${name}.ext`), ext);
     openssl([
       'x509',
@@ -84,23 +75,7 @@ function makePki(): void {
   issue('server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
   issue('pivot-worker', 'extendedKeyUsage=clientAuth\n');
   // A client certificate from another CA: the front must refuse it.
-  openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=rogue',
-    '-keyout',
-    'rogue.key',
-    '-out',
-    'rogue.crt',
-  ]);
+  selfSigned('rogue', 'rogue');
 }
 
 async function freePort(): Promise<number> {
