@@ -546,7 +546,20 @@ export function createApp(deps: ApiDeps): express.Express {
     } else if (e.type === 'entity.too.large') {
       res.status(413).json({ error: 'too-large', message: 'the body is over the size limit' });
     } else if (e.type === 'entity.parse.failed') {
-      res.status(400).json({ error: 'malformed-json', message: 'the body is not valid JSON' });
+      // The parser takes objects and arrays only: a string or a number is JSON, just not a request.
+      const raw = (err as { body?: unknown }).body;
+      let parses = false;
+      try {
+        JSON.parse(String(raw));
+        parses = typeof raw === 'string';
+      } catch {
+        parses = false;
+      }
+      res.status(400).json(
+        parses
+          ? { error: 'invalid-request', message: 'the body must be a JSON object' }
+          : { error: 'malformed-json', message: 'the body is not valid JSON' },
+      );
     } else if (err instanceof SelectionError) {
       res.status(404).json({ error: 'unknown', message: err.message, hint: err.hint });
     } else if (err instanceof NoSuchScheduleError) {

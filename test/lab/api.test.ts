@@ -312,6 +312,8 @@ describe('bad input changes nothing', () => {
 
   it.each([
     ['malformed JSON', { raw: '{"operation": "switchover",' }, 400, 'malformed-json'],
+    // JSON, but not a request: said so, not called malformed.
+    ['a JSON string', { raw: '"switchover"' }, 400, 'invalid-request'],
     [
       'wrong content type',
       { raw: 'operation=switchover', contentType: 'application/x-www-form-urlencoded' },
