@@ -12,7 +12,16 @@ import type { PivotConfig } from '../config/types.ts';
 import { RunbookSetError, SelectionError, type Inputs, type Selection } from '../planner/inputs.ts';
 import { parseDuration } from '../runbook/duration.ts';
 import type { Witness } from '../witness/witness.ts';
-import { Authenticator, createLimits, PERMISSIONS, requirePermission, type Principal } from './auth.ts';
+import { AuditLog, auditResults } from './audit.ts';
+import {
+  Authenticator,
+  bearerToken,
+  createLimits,
+  PERMISSIONS,
+  requirePermission,
+  sameDigest,
+  type Principal,
+} from './auth.ts';
 import {
   CLI_USER_AGENT,
   MAX_CONCURRENCY,
@@ -132,16 +141,18 @@ const isConcurrency = (v: unknown): v is number =>
 
 export function createApp(deps: ApiDeps): express.Express {
   const { config, client, witness, metrics, log } = deps;
-  const auth = new Authenticator(config.api);
+  const auth = new Authenticator(config.api, (message) => log.warn({ file: config.api.tokensFile }, message));
   const limits = createLimits(config.api);
   const sessions = new SessionStore(deps.redis);
-  const can = (p: Parameters<typeof requirePermission>[1]) => requirePermission(auth, p, limits, sessions);
+  const audit = new AuditLog(deps.redis, config.audit?.retentionDays);
+  const can = (p: Parameters<typeof requirePermission>[1]) =>
+    requirePermission(auth, p, limits, sessions, audit);
   const { feed } = deps;
-  metrics.watchDrills(async () =>
-    (await witness.drills(500)).map((json) => drillSummary(JSON.parse(json) as DrillReport)),
-  );
   const app = express();
   app.disable('x-powered-by');
+  // Only the proxies the configuration names may say who the client is (X-Forwarded-For).
+  app.set('trust proxy', config.api.trustedProxies ?? false);
+  app.use(auditResults(audit, log));
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
@@ -156,7 +167,7 @@ export function createApp(deps: ApiDeps): express.Express {
     next();
   });
   // The hooks read their raw body (its signature covers the bytes), so they come before the JSON parser.
-  app.use(createHookRouter({ config, client, witness, metrics, log }));
+  app.use(createHookRouter({ config, client, witness, metrics, log, audit }));
   app.use(express.json({ limit: BODY_LIMIT, type: 'application/json' }));
 
   app.use(createBoardRouter({ api: config.api, auth, limits, sessions, feed, canRead: can('read'), log }));
@@ -165,6 +176,12 @@ export function createApp(deps: ApiDeps): express.Express {
     res.json({ status: 'ok' });
   });
 
+  // Anyone may ask /readyz: it says which dependency is down, never how to reach it (the
+  // error, with its address, goes to the log).
+  const failed = (name: string, err: unknown) => {
+    log.warn({ dependency: name, err: String(err) }, 'readiness check failed');
+    return { name, ok: false, error: 'does not answer' };
+  };
   app.get(
     '/readyz',
     route(async (_req, res) => {
@@ -172,11 +189,11 @@ export function createApp(deps: ApiDeps): express.Express {
         client.workflowService
           .getSystemInfo({})
           .then(() => ({ name: 'temporal', ok: true }))
-          .catch((err: unknown) => ({ name: 'temporal', ok: false, error: String(err) })),
+          .catch((err: unknown) => failed('temporal', err)),
         deps.redis
           .ping()
           .then(() => ({ name: 'redis', ok: true }))
-          .catch((err: unknown) => ({ name: 'redis', ok: false, error: String(err) })),
+          .catch((err: unknown) => failed('redis', err)),
       ]);
       const ok = checks.every((c) => c.ok);
       res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not-ready', checks });
@@ -185,7 +202,17 @@ export function createApp(deps: ApiDeps): express.Express {
 
   app.get(
     '/metrics',
-    route(async (_req, res) => {
+    route(async (req, res) => {
+      // Optionally for the scraper alone (api.metricsBearerSha256); either way a scrape only reads
+      // what is already computed: the status monitor refreshes it in the background.
+      const wanted = config.api.metricsBearerSha256;
+      if (wanted && !sameDigest(bearerToken(req) ?? '', wanted)) {
+        res.status(401).set('WWW-Authenticate', 'Bearer realm="pivot-metrics"').json({
+          error: 'unauthenticated',
+          message: "/metrics needs the scraper's bearer token",
+        });
+        return;
+      }
       res.set('Content-Type', metrics.contentType).send(await metrics.text());
     }),
   );
@@ -240,6 +267,7 @@ export function createApp(deps: ApiDeps): express.Express {
         return;
       }
       const { plan, started } = await startOperations(client, request, inputs);
+      res.locals['auditOperations'] = started.map((s) => s.workflowId);
       if (started.length === 0) {
         throw new HttpError(409, 'refused', 'the plan refuses the operation: nothing was started', { plan });
       }
@@ -297,6 +325,7 @@ export function createApp(deps: ApiDeps): express.Express {
           );
         }
         const workflowId = workflowIdOf(String(req.params['id']));
+        res.locals['auditOperations'] = [workflowId];
         const report = await decide(client, workflowId, action, {
           by: principal.name,
           ...(reason ? { reason } : {}),
@@ -428,6 +457,39 @@ export function createApp(deps: ApiDeps): express.Express {
     }),
   );
 
+  // The audit log: what was asked of the API, by whom, from where, and what came of it.
+  app.get(
+    '/v1/audit',
+    can('read'),
+    route(async (req, res) => {
+      const q = req.query;
+      const app = typeof q['app'] === 'string' && q['app'] ? q['app'] : undefined;
+      const sinceText = typeof q['since'] === 'string' ? q['since'] : undefined;
+      const ago = sinceText ? parseDuration(sinceText) : undefined;
+      const sinceMs = sinceText ? (ago !== undefined ? Date.now() - ago : Date.parse(sinceText)) : undefined;
+      if (sinceMs !== undefined && Number.isNaN(sinceMs)) {
+        throw new HttpError(400, 'invalid-request', 'since: a duration such as "24h", or an RFC 3339 time');
+      }
+      const limit = q['limit'] === undefined ? 1000 : Number(q['limit']);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+        throw new HttpError(400, 'invalid-request', 'limit: an integer from 1 to 10000');
+      }
+      const records = await audit.read({
+        limit,
+        ...(app ? { app } : {}),
+        ...(sinceMs !== undefined ? { sinceMs } : {}),
+      });
+      // JSON lines for a SIEM: one record a line.
+      if (q['format'] === 'jsonl') {
+        res
+          .type('application/x-ndjson')
+          .send(records.map((r) => JSON.stringify(r)).join('\n') + (records.length ? '\n' : ''));
+        return;
+      }
+      res.json({ records });
+    }),
+  );
+
   // Drill evidence, kept in the witness for the retention period.
   app.get(
     '/v1/drills',
@@ -484,7 +546,20 @@ export function createApp(deps: ApiDeps): express.Express {
     } else if (e.type === 'entity.too.large') {
       res.status(413).json({ error: 'too-large', message: 'the body is over the size limit' });
     } else if (e.type === 'entity.parse.failed') {
-      res.status(400).json({ error: 'malformed-json', message: 'the body is not valid JSON' });
+      // The parser takes objects and arrays only: a string or a number is JSON, just not a request.
+      const raw = (err as { body?: unknown }).body;
+      let parses = false;
+      try {
+        JSON.parse(String(raw));
+        parses = typeof raw === 'string';
+      } catch {
+        parses = false;
+      }
+      res.status(400).json(
+        parses
+          ? { error: 'invalid-request', message: 'the body must be a JSON object' }
+          : { error: 'malformed-json', message: 'the body is not valid JSON' },
+      );
     } else if (err instanceof SelectionError) {
       res.status(404).json({ error: 'unknown', message: err.message, hint: err.hint });
     } else if (err instanceof NoSuchScheduleError) {

@@ -8,6 +8,8 @@
  * resolved one signals it. A storm of deliveries is therefore one workflow and one operation.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { recordIntent, type AuditLog } from './audit.ts';
+import type { Principal } from './auth.ts';
 import { readFileSync } from 'node:fs';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import express, { type Request, type Response } from 'express';
@@ -140,6 +142,8 @@ export interface HookDeps {
   witness: Witness;
   metrics: ApiMetrics;
   log: Logger;
+  /** Where each delivery is recorded before it is routed (and its result, by the app). */
+  audit?: AuditLog;
   now?: () => number;
 }
 
@@ -172,10 +176,14 @@ export function createHookRouter(deps: HookDeps): express.Router {
       if (!auth) throw new HookError(404, 'not-found', `no ${sourceName} hook is configured`);
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const who = authenticate(req, body, auth, now(), hmacSecret);
+      res.locals['principal'] = { name: `hook:${sourceName}`, roles: [] };
       if (!req.is('application/json')) {
         throw new HookError(415, 'unsupported-media-type', 'send the body as application/json');
       }
       const delivery = parseDelivery(source, body);
+      // The sender is the hook source; recorded before anything is routed.
+      const principal = res.locals['principal'] as Principal;
+      if (deps.audit && !(await recordIntent(deps.audit, req, res, principal))) return;
       if (who.signature) {
         const windowMs = ((auth.hmac?.maxSkewSeconds ?? 300) * 2 + 60) * 1000;
         if (!(await deps.witness.firstSeen('hook-signature', who.signature, windowMs))) {
@@ -196,8 +204,13 @@ export function createHookRouter(deps: HookDeps): express.Router {
       res.status(202).json({ received: delivery.alerts.length, routed });
     } catch (err) {
       if (err instanceof HookError) {
-        deps.metrics.delivery(sourceName, err.code);
-        deps.log.warn({ source: sourceName, status: err.status, error: err.code }, 'alert delivery refused');
+        // Counted per configured source only: a caller inventing source names must not be able
+        // to create metric series (nor fill the log with its names).
+        if (auth) deps.metrics.delivery(sourceName, err.code);
+        deps.log.warn(
+          { source: auth ? sourceName : 'unknown', status: err.status, error: err.code },
+          'alert delivery refused',
+        );
         res.status(err.status).json({ error: err.code, message: err.message });
         return;
       }

@@ -13,6 +13,8 @@ import { createApp, STATUS_AGES } from './app.ts';
 import { BoardFeed } from './board/feed.ts';
 import { estate } from './estate.ts';
 import { StatusMonitor } from './monitor.ts';
+import { drillSummary } from './contract.ts';
+import type { DrillReport } from '../workflows/drill.ts';
 import { sharedSnapshot } from './shared-snapshot.ts';
 import { ApiMetrics } from './metrics.ts';
 import { connectClient } from './operations.ts';
@@ -49,7 +51,17 @@ const app = createApp({
 const https: HttpsApiServer | undefined = config.api.tls
   ? await createHttpsApiServer(app, config.api.tls, { log })
   : undefined;
-const monitor = new StatusMonitor({ config, client, redis, status, feed, metrics, log });
+const monitor = new StatusMonitor({
+  config,
+  client,
+  redis,
+  status,
+  feed,
+  metrics,
+  log,
+  drills: async () =>
+    (await witness.drills(500)).map((json) => drillSummary(JSON.parse(json) as DrillReport)),
+});
 monitor.start();
 const [host, port] = config.api.listen.split(':') as [string, string];
 const ready = () => {

@@ -85,21 +85,24 @@ export class ApiMetrics {
     registers: [this.registry],
   });
 
-  /** Where the drill gauges read the kept drills from, at each scrape (set by the app). */
-  private drillSource: (() => Promise<DrillSummary[]>) | undefined;
+  /**
+   * The kept drills the drill gauges show, as the status monitor last read them (api/monitor.ts):
+   * a scrape reads no witness.
+   */
+  private drillSummaries: DrillSummary[] = [];
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'pivot_api_' });
     const perApp = (name: string, help: string, pick: (latest: DrillSummary[]) => number | undefined) => {
-      const source = () => this.drillSource;
+      const source = () => this.drillSummaries;
       return new Gauge({
         name,
         help,
         labelNames: ['app'],
         registers: [this.registry],
-        async collect() {
+        collect() {
           this.reset();
-          const drills = (await source()?.()) ?? [];
+          const drills = source();
           for (const app of new Set(drills.map((d) => d.app))) {
             const value = pick(drills.filter((d) => d.app === app)); // newest first
             if (value !== undefined) this.set({ app }, value);
@@ -128,9 +131,9 @@ export class ApiMetrics {
     );
   }
 
-  /** The drill gauges are read from the kept evidence at each scrape. */
-  watchDrills(source: () => Promise<DrillSummary[]>): void {
-    this.drillSource = source;
+  /** The kept drills, newest first, as the status monitor read them. */
+  drills(summaries: DrillSummary[]): void {
+    this.drillSummaries = summaries;
   }
 
   get contentType(): string {

@@ -12,6 +12,7 @@ import type { PivotConfig } from '../config/types.ts';
 import type { Inputs } from '../planner/inputs.ts';
 import type { BoardFeed } from './board/feed.ts';
 import type { ApiMetrics } from './metrics.ts';
+import type { DrillSummary } from './contract.ts';
 
 export const MONITOR_EVERY_MS = 15_000;
 
@@ -23,6 +24,8 @@ export interface MonitorDeps {
   feed: BoardFeed;
   metrics: ApiMetrics;
   log: Logger;
+  /** The kept drills for the drill gauges, read here so that a scrape reads no witness. */
+  drills?: () => Promise<DrillSummary[]>;
 }
 
 export class StatusMonitor {
@@ -61,6 +64,12 @@ export class StatusMonitor {
     ]);
     metrics.dependency('witness', witnessUp);
     metrics.dependency('temporal', temporalUp);
+    if (witnessUp && this.deps.drills) {
+      await this.deps
+        .drills()
+        .then((d) => metrics.drills(d))
+        .catch((err: unknown) => log.warn({ err }, 'could not read the kept drills for their gauges'));
+    }
     try {
       const inputs = await status();
       for (const site of config.sites)

@@ -9,6 +9,7 @@
  * An https API signed by a private CA: `PIVOT_CA_FILE` (`--ca-file`), or the context's `caFile`.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import type { AuditRecord } from '../api/audit.ts';
 import { request as httpsRequest } from 'node:https';
 import type { Permission } from '../api/auth.ts';
 import {
@@ -206,6 +207,18 @@ export class PivotApi {
 
   async deleteSchedule(name: string): Promise<void> {
     await this.call('DELETE', `/v1/drill-schedules/${encodeURIComponent(name)}`, 'operate');
+  }
+
+  audit(filter: {
+    app?: string | undefined;
+    since?: string;
+    limit?: string;
+  }): Promise<{ records: AuditRecord[] }> {
+    const q = new URLSearchParams();
+    if (filter.app) q.set('app', filter.app);
+    if (filter.since) q.set('since', filter.since);
+    if (filter.limit) q.set('limit', filter.limit);
+    return this.call('GET', `/v1/audit?${q.toString()}`, 'read');
   }
 
   drills(app?: string): Promise<DrillsResponse> {

@@ -16,7 +16,7 @@ import { SelectionError } from '../planner/inputs.ts';
 import { ApiError, PivotApi } from './api-client.ts';
 import { follow, print } from './operation-commands.ts';
 import { confirmed } from './confirm.ts';
-import { EXIT, formatTable, printData, runCommand } from './output.ts';
+import { CliUsageError, EXIT, formatTable, printData, runCommand } from './output.ts';
 
 export function registerDrillCommands(program: Command): void {
   const drill = program
@@ -29,7 +29,7 @@ export function registerDrillCommands(program: Command): void {
     .option('--site <site>', 'every application active on this site')
     .option('--wait', 'follow the drills until they end; exit 0 only if every one passed')
     .option('--json', 'print the reports as JSON')
-    .option('--reason <text>', 'why (recorded in the evidence)', 'drill requested from the CLI')
+    .option('--reason <text>', 'why (required: recorded in the evidence and the audit log)')
     .option(
       '--mode <mode>',
       'clone (default: production untouched) or switchover (a real switchover and failback, after approval)',
@@ -38,9 +38,15 @@ export function registerDrillCommands(program: Command): void {
     .action(
       (
         apps: string[],
-        opts: { site?: string; wait?: boolean; json?: boolean; reason: string; mode: string },
+        opts: { site?: string; wait?: boolean; json?: boolean; reason?: string; mode: string },
       ) =>
         runCommand(async () => {
+          if (!opts.reason?.trim()) {
+            throw new CliUsageError(
+              'say why with --reason: a drill is recorded with its reason in its evidence and the audit log',
+              `pivot drill run ${apps.join(' ') || '--site <site>'} --reason "<why>"`,
+            );
+          }
           const api = new PivotApi();
           let started;
           try {
@@ -290,7 +296,7 @@ async function latestDrill(api: PivotApi, app: string): Promise<string> {
     throw new ApiError(
       404,
       { error: 'unknown-drill', message: `no drill of ${app} is kept` },
-      `run one: \`pivot drill run ${app}\``,
+      `run one: \`pivot drill run ${app} --reason "<why>"\``,
     );
   }
   return latest.id;

@@ -13,7 +13,7 @@ import { APP_OPERATIONS, type AppOperation, type DecisionAction } from '../api/o
 import { formatPlan, formatPlanSummary } from '../planner/format.ts';
 import { ApiError, ApiUnreachableError, PivotApi } from './api-client.ts';
 import { confirmed } from './confirm.ts';
-import { EXIT, formatTable, printData, runCommand } from './output.ts';
+import { CliUsageError, EXIT, formatTable, printData, runCommand } from './output.ts';
 import { formatReport, formatSiteReport, formatStep } from './report-format.ts';
 
 export interface OperationOptions {
@@ -57,7 +57,7 @@ export function registerOperationCommands(program: Command): void {
       .option('--to <site>', 'the site to move to (default: the other site of each runbook)')
       .option('--wait', 'follow the progress until the end; exit 0 only if it succeeded')
       .option('--json', 'print the report as JSON')
-      .option('--reason <text>', 'why (recorded in the report and the audit trail)', 'requested from the CLI')
+      .option('--reason <text>', 'why (required: recorded in the report and the audit log)')
       .option(
         '--concurrency <n>',
         'site operations: applications moved at once within a wave',
@@ -207,13 +207,19 @@ export async function runOperation(
   apps: string[],
   opts: OperationOptions,
 ): Promise<number> {
+  if (!opts.reason?.trim()) {
+    throw new CliUsageError(
+      `say why with --reason: a ${operation} is recorded with its reason in the audit log`,
+      `pivot ${operation} ${apps.join(' ') || `--site ${opts.site ?? '<site>'}`} --reason "<why>"`,
+    );
+  }
   const api = new PivotApi();
   const request = {
     operation,
     apps,
     ...(opts.site ? { site: opts.site } : {}),
     ...(opts.to ? { to: opts.to } : {}),
-    reason: opts.reason ?? 'requested from the CLI',
+    reason: opts.reason,
     concurrency: Number(opts.concurrency ?? DEFAULT_CONCURRENCY),
   };
   const what = opts.site ? `every application active on ${opts.site}` : apps.join(', ');

@@ -9,6 +9,7 @@ import { registerCompletion } from './completion.ts';
 import { registerConfigCommands } from './config-commands.ts';
 import { registerDemoCommand } from './demo-command.ts';
 import { registerDrillCommands } from './drill-commands.ts';
+import { registerAuditCommand } from './audit-command.ts';
 import { registerLabCommands } from './lab-commands.ts';
 import { registerOperationCommands } from './operation-commands.ts';
 import { addOutputOptions } from './output.ts';
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerPlanCommands(program);
   registerOperationCommands(program);
   registerDrillCommands(program);
+  registerAuditCommand(program);
   registerConfigCommands(program);
   registerCompletion(program);
   addOutputOptions(program);

@@ -33,6 +33,25 @@ const SERVER_TLS_FILES = {
   required: ['certFile', 'keyFile'],
   properties: { certFile: nonEmpty, keyFile: nonEmpty },
 } as const;
+/** Static API tokens: in the configuration (`api.tokens`) or in `api.tokensFile`. */
+export const TOKEN_LIST = {
+  type: 'array',
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['name', 'sha256', 'roles'],
+    properties: {
+      name: nonEmpty,
+      sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+      roles: { type: 'array', minItems: 1, items: { enum: [...ROLES] } },
+      // RFC 3339 with a zone: "2027-03-31T00:00:00Z".
+      expiresAt: {
+        type: 'string',
+        pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:\\d{2})$',
+      },
+    },
+  },
+} as const;
 const stringMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
 
 const hookAuth = {
@@ -174,22 +193,33 @@ export const CONFIG_SCHEMA = {
             },
           },
         },
-        tokens: {
+        tokens: TOKEN_LIST,
+        tokensFile: nonEmpty,
+        metricsBearerSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        trustedProxies: {
           type: 'array',
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['name', 'sha256', 'roles'],
-            properties: {
-              name: nonEmpty,
-              sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
-              roles: { type: 'array', minItems: 1, items: { enum: [...ROLES] } },
-            },
-          },
+          items: { type: 'string', pattern: '^[0-9a-fA-F:.]+(/\\d{1,3})?$' },
         },
       },
     },
     runbooks: { type: 'object', additionalProperties: false, properties: { dir: nonEmpty } },
+    tenants: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name'],
+        properties: {
+          name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+          namespaces: { type: 'array', items: nonEmpty },
+        },
+      },
+    },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { retentionDays: { type: 'integer', minimum: 1, maximum: 3650 } },
+    },
     drills: {
       type: 'object',
       additionalProperties: false,
@@ -378,6 +408,7 @@ function absApi(api: ApiConfig, abs: (p: string) => string): ApiConfig {
     ...api,
     ...(api.oidc?.jwksFile ? { oidc: { ...api.oidc, jwksFile: abs(api.oidc.jwksFile) } } : {}),
     ...(api.tls ? { tls: { certFile: abs(api.tls.certFile), keyFile: abs(api.tls.keyFile) } } : {}),
+    ...(api.tokensFile ? { tokensFile: abs(api.tokensFile) } : {}),
   };
 }
 

@@ -44,8 +44,23 @@ export interface ApiConfig {
    * terminates TLS.
    */
   tls?: ApiTlsConfig;
-  /** Bearer tokens: a name, the SHA-256 hex digest of the token (never the token), and roles. */
-  tokens?: Array<{ name: string; sha256: string; roles: Role[] }>;
+  /**
+   * Bearer tokens: a name, the SHA-256 hex digest of the token (never the token), roles, and an
+   * optional expiry. Each authenticates as the principal `token:<name>`.
+   */
+  tokens?: StaticToken[];
+  /**
+   * More tokens, in a file of the same list (YAML), read again when it changes: a token is added,
+   * renewed or revoked without a restart. Its names must not repeat those of `tokens`.
+   */
+  tokensFile?: string;
+  /**
+   * The ingress or proxies in front of the API (addresses or CIDRs): their X-Forwarded-For names
+   * the client, for rate limits and logs. None by default: the socket's address counts.
+   */
+  trustedProxies?: string[];
+  /** When set, /metrics answers only a bearer token with this SHA-256 hex digest (the scraper's). */
+  metricsBearerSha256?: string;
   /** The approver of an unplanned failover must not be its requester. */
   twoPersonRule?: boolean;
   /** Requests per token per minute before 429 (default 600). */
@@ -56,6 +71,14 @@ export interface ApiConfig {
   oidc?: OidcConfig;
   /** The status board in the browser (served at /board). */
   board?: BoardConfig;
+}
+
+export interface StaticToken {
+  name: string;
+  sha256: string;
+  roles: Role[];
+  /** RFC 3339 time after which the token is refused. */
+  expiresAt?: string;
 }
 
 export interface ApiTlsConfig {
@@ -78,7 +101,11 @@ export interface OidcConfig {
   /** The issuer's keys: a JWKS URL (fetched and cached), or a pinned JWKS file. Exactly one. */
   jwksUri?: string;
   jwksFile?: string;
-  /** The claim naming the person (default `sub`); it is what the audit and the two-person rule see. */
+  /**
+   * The claim shown as the person's name (default `sub`). Only shown: the principal the audit and
+   * the two-person rule compare is always `oidc:<issuer>#<sub>`, since `sub` is the one claim an
+   * issuer never lets a user change.
+   */
   usernameClaim?: string;
   /** The claim listing the person's groups (default `groups`). */
   groupsClaim?: string;
@@ -89,6 +116,18 @@ export interface OidcConfig {
 export interface NetworkFenceSettings {
   className?: string;
   secret?: { name: string; namespace: string };
+}
+
+/** A business line or team: it owns the applications in its namespaces (docs/tenancy.md). */
+export interface TenantConfig {
+  name: string;
+  /** Namespaces whose applications it owns, unless a runbook names its tenant itself. */
+  namespaces?: string[];
+}
+
+export interface AuditConfig {
+  /** How long the API's audit log keeps a record, in days (default 400). */
+  retentionDays?: number;
 }
 
 export interface PivotConfig {
@@ -131,6 +170,8 @@ export interface PivotConfig {
   /** Alert hooks (Grafana, Alertmanager): how deliveries authenticate, and the rules they trigger. */
   alerts?: AlertsConfig;
   /** Drills: how long their evidence is kept. */
+  audit?: AuditConfig;
+  tenants?: TenantConfig[];
   drills?: {
     retentionDays?: number;
     /** A drill that runs a real switchover and failback waits for an approval (default required). */

@@ -357,6 +357,9 @@ export const RUNBOOK_SCHEMA: JsonSchema = {
             additionalProperties: { type: 'string' },
             description: 'Free labels, for grouping runbooks.',
           },
+          tenant: dnsLabel(
+            "The tenant (business line, team) that owns the application; without it, the configuration's tenants decide by namespace, else the tenant default.",
+          ),
         },
         ['name'],
       ),

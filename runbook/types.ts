@@ -112,7 +112,7 @@ export type ApprovalPolicy = 'none' | 'required';
 export interface Runbook {
   apiVersion: typeof RUNBOOK_API_VERSION;
   kind: typeof RUNBOOK_KIND;
-  metadata: { name: string; labels?: Record<string, string> };
+  metadata: { name: string; labels?: Record<string, string>; tenant?: string };
   spec: {
     /** The application's namespaces; the first is the default for every object without one. */
     namespaces: string[];

@@ -8,7 +8,14 @@ import { readFileSync } from 'node:fs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ApiConfig } from '../../config/types.ts';
 import type { Logger } from '../../common/logging.ts';
-import { PERMISSIONS, type Authenticator, type Limits, type Principal } from '../auth.ts';
+import {
+  clientAddress,
+  describePrincipal,
+  PERMISSIONS,
+  type Authenticator,
+  type Limits,
+  type Principal,
+} from '../auth.ts';
 import type { BoardFeed, BoardState } from './feed.ts';
 import {
   cookieFor,
@@ -61,6 +68,7 @@ function whoami(session: Session) {
     session.principal.roles.some((r) => (PERMISSIONS[p] as readonly string[]).includes(r));
   return {
     name: session.principal.name,
+    display: describePrincipal(session.principal),
     roles: session.principal.roles,
     may: { operate: may('operate'), approve: may('approve') },
     csrf: session.csrf,
@@ -123,7 +131,7 @@ export function createBoardRouter(deps: BoardRouterDeps): express.Router {
         return;
       }
       const token = (req.body as { token?: unknown } | undefined)?.token;
-      const address = req.socket.remoteAddress ?? 'unknown';
+      const address = clientAddress(req);
       const { principal, refusal, expiresAtMs } =
         typeof token === 'string' && token.trim() !== '' && token.length < 16_384
           ? await auth.authenticate(token.trim())
@@ -148,7 +156,9 @@ export function createBoardRouter(deps: BoardRouterDeps): express.Router {
         return;
       }
       if (principal.roles.length === 0) {
-        res.status(403).json({ error: 'forbidden', message: `${principal.name} holds no role in Pivot` });
+        res
+          .status(403)
+          .json({ error: 'forbidden', message: `${describePrincipal(principal)} holds no role in Pivot` });
         return;
       }
       const ttl = Math.min(sessionMs, (expiresAtMs ?? Infinity) - Date.now());

@@ -39,7 +39,7 @@ function signed(
 }
 
 async function deliver(
-  source: 'grafana' | 'alertmanager',
+  source: 'grafana' | 'alertmanager' | (string & {}),
   body: string,
   headers: Record<string, string>,
 ): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -125,6 +125,15 @@ describe('alert hook refusals', () => {
     const { body, headers } = make();
     const res = await deliver('grafana', body, headers);
     expect({ status: res.status, error: res.body['error'] }).toEqual({ status: code, error });
+  });
+
+  it('answers 404 to a source that is not configured, and counts nothing under its name', async () => {
+    const invented = `made-up-${Date.now()}`;
+    const res = await deliver(invented, grafanaBody('firing', OTHER), signed(grafanaBody('firing', OTHER)));
+    expect({ status: res.status, error: res.body['error'] }).toEqual({ status: 404, error: 'not-found' });
+    const metrics = await (await fetch(`${s.api.url}/metrics`)).text();
+    expect(metrics).toContain('pivot_alert_deliveries_total{source="grafana"');
+    expect(metrics).not.toContain(invented);
   });
 
   it('refuses a replayed signed delivery', async () => {
@@ -245,7 +254,7 @@ describe('alert routing', () => {
     const result = (await temporal.client.workflow.getHandle('pivot-orders').result()) as OperationReport;
     expect(result.outcome).toBe('succeeded');
     expect(result.decisions).toEqual([
-      expect.objectContaining({ action: 'approve', by: 'lab-approver', reason: 'dc-a confirmed down' }),
+      expect.objectContaining({ action: 'approve', by: 'token:lab-approver', reason: 'dc-a confirmed down' }),
     ]);
     // `pivot watch` showed the steps as they happened, in order, and the report at the end.
     const watched = await watching;

@@ -14,6 +14,7 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { parse } from 'yaml';
 import { waitUntil } from '../../common/wait.ts';
 import type { Role } from '../../config/types.ts';
+import { LAB_OIDC } from '../../config/lab-config.ts';
 import { REPO_ROOT } from '../../lab/layout.ts';
 import { labJwt, status } from './helpers.ts';
 import { connectPivot, type LabPivot } from './temporal.ts';
@@ -244,7 +245,7 @@ describe('access control', () => {
     });
     expect({ status: start.status, message: start.body['message'] }).toEqual({
       status: 403,
-      message: 'vera may not operate: it needs one of the roles operator, admin',
+      message: `vera (oidc:${LAB_OIDC.issuer}#sub-vera) may not operate: it needs one of the roles operator, admin`,
     });
     const planner = await labJwt('otto', ['dr-oncall', 'some-unmapped-group']);
     const plan = await call('POST', '/v1/operations', {
@@ -311,6 +312,8 @@ describe('bad input changes nothing', () => {
 
   it.each([
     ['malformed JSON', { raw: '{"operation": "switchover",' }, 400, 'malformed-json'],
+    // JSON, but not a request: said so, not called malformed.
+    ['a JSON string', { raw: '"switchover"' }, 400, 'invalid-request'],
     [
       'wrong content type',
       { raw: 'operation=switchover', contentType: 'application/x-www-form-urlencoded' },
@@ -434,7 +437,7 @@ describe('operations through the API', () => {
       const [b] = duplicate.body['operations'] as Array<{ runId: string; attached: boolean }>;
       expect(b).toMatchObject({ runId: a!.runId, attached: true });
       const report = await finished('orders');
-      expect(report).toMatchObject({ outcome: 'succeeded', to, requestedBy: 'lab-operator' });
+      expect(report).toMatchObject({ outcome: 'succeeded', to, requestedBy: 'token:lab-operator' });
     }
     const listed = { body: await observedAfter(Date.now()) };
     expectDocumented('/v1/apps', 'get', 200, listed.body);
@@ -443,12 +446,13 @@ describe('operations through the API', () => {
     ]);
     const audit = await pivot.witness.auditTrail('orders', 50);
     expect(audit.filter((e) => e.action === 'api:switchover').map((e) => e.actor)).toEqual(
-      expect.arrayContaining(['lab-operator']),
+      expect.arrayContaining(['token:lab-operator']),
     );
   });
 
   it('enforces the two-person rule on an unplanned failover, and aborts it before it changes anything', async () => {
     const before = await pivot.witness.state('orders');
+    const startedAt = new Date().toISOString();
     // One person (an OIDC identity) with both the on-call and the manager group.
     const both = await labJwt('alice', ['dr-oncall', 'dr-managers']);
     const started = await call('POST', '/v1/operations', {
@@ -464,9 +468,13 @@ describe('operations through the API', () => {
       },
       { timeoutMs: 60_000 },
     );
-    const self = await call('POST', '/v1/operations/orders/approve', { token: both, body: {} });
+    // The same person, renamed at the identity provider since: the same subject, so the same
+    // principal, and still refused.
+    const renamed = await labJwt('alice.smith', ['dr-managers'], { subject: 'sub-alice' });
+    const self = await call('POST', '/v1/operations/orders/approve', { token: renamed, body: {} });
     expect(self.status).toBe(409);
     expect(String(self.body['message'])).toContain('two-person rule');
+    expect(String(self.body['message'])).toContain(`oidc:${LAB_OIDC.issuer}#sub-alice`);
     expectDocumented('/v1/operations/{id}/approve', 'post', 409, self.body);
     const abort = await call('POST', '/v1/operations/orders/abort', {
       token: tokens.operator!,
@@ -477,6 +485,80 @@ describe('operations through the API', () => {
     const report = await finished('orders');
     expect(report['outcome']).toBe('aborted');
     expect(await pivot.witness.state('orders')).toEqual(before);
+
+    // The audit log tells the whole story, refusals included: the request (before it acted, and
+    // its result), the same person's refused approval under another name, and the abort.
+    const audit = await call('GET', `/v1/audit?app=orders&since=${encodeURIComponent(startedAt)}`, {
+      token: tokens.viewer!,
+    });
+    expect(audit.status).toBe(200);
+    expectDocumented('/v1/audit', 'get', 200, audit.body);
+    const alice = `oidc:${LAB_OIDC.issuer}#sub-alice`;
+    const story = (audit.body['records'] as Array<Record<string, unknown>>).map((r) => ({
+      phase: r['phase'],
+      principal: r['principal'],
+      action: r['action'],
+      status: r['status'],
+      error: r['error'],
+    }));
+    expect(story).toEqual([
+      {
+        phase: 'intent',
+        principal: alice,
+        action: 'POST /v1/operations',
+        status: undefined,
+        error: undefined,
+      },
+      { phase: 'result', principal: alice, action: 'POST /v1/operations', status: 202, error: undefined },
+      {
+        phase: 'intent',
+        principal: alice,
+        action: 'POST /v1/operations/orders/approve',
+        status: undefined,
+        error: undefined,
+      },
+      {
+        phase: 'result',
+        principal: alice,
+        action: 'POST /v1/operations/orders/approve',
+        status: 409,
+        error: 'conflict',
+      },
+      {
+        phase: 'intent',
+        principal: 'token:lab-operator',
+        action: 'POST /v1/operations/orders/abort',
+        status: undefined,
+        error: undefined,
+      },
+      {
+        phase: 'result',
+        principal: 'token:lab-operator',
+        action: 'POST /v1/operations/orders/abort',
+        status: 200,
+        error: undefined,
+      },
+    ]);
+    const records = audit.body['records'] as Array<Record<string, unknown>>;
+    expect(records[0]!['reason']).toBe('two-person rule test');
+    expect(String(records[0]!['address'])).toMatch(/127\.0\.0\.1/);
+    expect(records[1]!['operationIds']).toEqual(['pivot-orders']);
+    expect(String(records[3]!['message'])).toContain('two-person rule');
+    expect(records[3]!['requestId']).toBe(records[2]!['requestId']);
+    // The same as JSON lines, for a SIEM.
+    const lines = await fetch(
+      `${base}/v1/audit?app=orders&since=${encodeURIComponent(startedAt)}&format=jsonl`,
+      {
+        headers: { authorization: `Bearer ${tokens.viewer!}` },
+      },
+    );
+    expect(lines.headers.get('content-type')).toMatch(/application\/x-ndjson/);
+    expect(
+      (await lines.text())
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { id: string }).id),
+    ).toEqual(records.map((r) => r['id']));
   });
 
   it('refreshes its status gauges in the background, whether or not anyone asks for the status', async () => {

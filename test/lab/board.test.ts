@@ -241,13 +241,13 @@ describe('the status board', () => {
     expect(done.decisions).toEqual([
       expect.objectContaining({
         action: 'approve',
-        by: 'lab-approver',
+        by: 'token:lab-approver',
         reason: 'dc outage drill in the board test',
       }),
     ]);
     await seen(approver).waitFor({ state: 'detached', timeout: 30_000 });
     const audit = await pivot.witness.auditTrail('orders', 20);
-    expect(audit.find((e) => e.action === 'api:approve')).toMatchObject({ actor: 'lab-approver' });
+    expect(audit.find((e) => e.action === 'api:approve')).toMatchObject({ actor: 'token:lab-approver' });
 
     // Home again: the old primary is reprotected (it is the replica, as before the test).
     const reprotect = await call('POST', '/v1/operations', tokens.operator!, {

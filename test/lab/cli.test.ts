@@ -62,13 +62,13 @@ describe('pivot through the API', () => {
       to: 'dc-b',
       outcome: 'succeeded',
       trigger: 'cli',
-      requestedBy: 'lab-operator',
+      requestedBy: 'token:lab-operator',
       reason: 'cli test',
     });
     expect(over.stderr).toContain('orders: switchover dc-a → dc-b started (pivot-orders)');
     expect(over.stderr).toMatch(/✓ promote-target/);
 
-    const back = await pivot(['failback', 'orders', '--yes', '--wait']);
+    const back = await pivot(['failback', 'orders', '--yes', '--wait', '--reason', 'cli test: home again']);
     expect(back.code).toBe(0);
     expect(back.stdout).toContain('failback of orders: dc-b → dc-a (planned) — SUCCEEDED');
 
@@ -87,7 +87,7 @@ describe('exit codes and friendly errors', () => {
     const unknown = await pivot(['plan', 'switchover', 'payments']);
     expect(unknown).toMatchObject({ code: 2 });
     expect(unknown.stderr).toBe('error: unknown application: payments\n  next: known: orders\n');
-    const both = await pivot(['switchover', 'orders', '--site', 'dc-a', '--yes']);
+    const both = await pivot(['switchover', 'orders', '--site', 'dc-a', '--yes', '--reason', 'cli test']);
     expect(both.code).toBe(2);
     expect(both.stderr).toContain('name applications or a site, not both');
     const report = await pivot(['report', 'payments']);
@@ -95,12 +95,21 @@ describe('exit codes and friendly errors', () => {
     expect(report.stderr).toContain('no operation pivot-payments is on record');
   });
 
+  it('2: an operation without a reason is refused before anything is asked of the API', async () => {
+    const r = await pivot(['switchover', 'orders', '--yes']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('say why with --reason');
+    const d = await pivot(['drill', 'run', 'orders']);
+    expect(d.code).toBe(2);
+    expect(d.stderr).toContain('say why with --reason');
+  });
+
   it('3: a refused credential, or a role that may not do it; nothing starts', async () => {
     const epoch = (await temporal.witness.state('orders')).epoch;
     const bogus = await pivot(['status'], { PIVOT_TOKEN: 'pivot-lab-viewer-guessed' });
     expect(bogus.code).toBe(3);
     expect(bogus.stderr).toContain('a valid bearer token is required');
-    const viewer = await pivot(['switchover', 'orders', '--yes'], {
+    const viewer = await pivot(['switchover', 'orders', '--yes', '--reason', 'cli test'], {
       PIVOT_TOKEN: (await status()).api.tokens.viewer!,
     });
     expect(viewer.code).toBe(3);
@@ -190,7 +199,7 @@ describe("on-call's habits", () => {
     expect(watched.stderr).toMatch(/the API answers again \(after \d+ s\)/);
     expect(watched.stdout).toContain('switchover of orders: dc-a → dc-b (planned) — SUCCEEDED');
 
-    const back = await pivot(['failback', 'orders', '--yes', '--wait']);
+    const back = await pivot(['failback', 'orders', '--yes', '--wait', '--reason', 'cli test: home again']);
     expect(back.code).toBe(0);
   }, 240_000);
 
@@ -233,7 +242,7 @@ describe("on-call's habits", () => {
     expect(shown.code).toBe(0);
     expect((JSON.parse(shown.stdout) as { apps: AppStatus[] }).apps[0]?.app).toBe('orders');
     // The viewer's token may read, not operate: the context's token is the one sent.
-    const refused = await pivot(['switchover', 'orders', '--yes'], env);
+    const refused = await pivot(['switchover', 'orders', '--yes', '--reason', 'cli test'], env);
     expect(refused.code).toBe(3);
     expect(refused.stderr).toContain('lab-viewer may not operate');
     // --context picks another one for one command.

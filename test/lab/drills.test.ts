@@ -183,7 +183,7 @@ describe('drills', () => {
       policyTypes: ['Ingress', 'Egress'],
       ingress: [{ _from: [{ podSelector: {} }] }],
     });
-    const again = await pivot(['drill', 'run', 'orders']);
+    const again = await pivot(['drill', 'run', 'orders', '--reason', 'quarterly DR test']);
     expect(again.stderr).toContain('orders: a drill is already running (pivot-drill:orders): attached to it');
 
     const watched = await pivot(['watch', 'drill:orders', '--json']);
@@ -221,14 +221,24 @@ describe('drills', () => {
     expect(await fingerprint()).toEqual(before);
     expect(await jobsSince(drillStarted)).toEqual([]);
 
-    // The API's metrics show it, and the alerting rules read only metrics the API exports.
-    const families = parsePrometheusTextFormat(
-      await (await fetch(`${(await status()).api.url}/metrics`)).text(),
-    ) as Array<{ name: string; metrics: Array<{ labels?: Record<string, string>; value?: string }> }>;
+    // The API's metrics show it (within the status monitor's period: a scrape reads no witness),
+    // and the alerting rules read only metrics the API exports.
+    let families: Array<{
+      name: string;
+      metrics: Array<{ labels?: Record<string, string>; value?: string }>;
+    }> = [];
     const gauge = (name: string) =>
       families.find((f) => f.name === name)?.metrics.find((m) => m.labels?.['app'] === 'orders');
-    expect(Number(gauge('pivot_drill_last_success_timestamp_seconds')?.value)).toBe(
-      Date.parse(report.endedAt!) / 1000,
+    await waitUntil(
+      'the drill gauges to show the drill',
+      async () => {
+        families = parsePrometheusTextFormat(
+          await (await fetch(`${(await status()).api.url}/metrics`)).text(),
+        ) as typeof families;
+        const shown = Number(gauge('pivot_drill_last_success_timestamp_seconds')?.value);
+        return shown === Date.parse(report.endedAt!) / 1000 || `shows ${shown}`;
+      },
+      { timeoutMs: 45_000, intervalMs: 1000 },
     );
     expect(gauge('pivot_drill_last_passed')?.value).toBe('1');
     const rules = parse(
@@ -368,7 +378,7 @@ describe('drills', () => {
       expect(report.drill).toMatchObject({ verdict: 'fail', cleanup: { done: true } });
       if (how === 'abort') {
         expect(report.decisions).toEqual([
-          expect.objectContaining({ action: 'abort', by: 'lab-operator', reason: 'change freeze' }),
+          expect.objectContaining({ action: 'abort', by: 'token:lab-operator', reason: 'change freeze' }),
         ]);
       }
       expect(await drillNamespaceExists()).toBe(false);
@@ -407,7 +417,7 @@ describe('drills', () => {
       const paused = await pivot(['drill', 'schedule', 'pause', name, '--reason', 'freeze', '--json']);
       expect(JSON.parse(paused.stdout)).toMatchObject({
         paused: true,
-        note: 'paused by lab-operator: freeze',
+        note: 'paused by token:lab-operator: freeze',
       });
     } finally {
       await pivot(['drill', 'schedule', 'delete', name, '--yes']);
@@ -516,7 +526,9 @@ describe('drills', () => {
       ['switchover', 'succeeded'],
       ['failback', 'succeeded'],
     ]);
-    expect(report.decisions).toEqual([expect.objectContaining({ action: 'approve', by: 'lab-approver' })]);
+    expect(report.decisions).toEqual([
+      expect.objectContaining({ action: 'approve', by: 'token:lab-approver' }),
+    ]);
     const after = await temporal.witness.state('orders');
     expect(after).toMatchObject({ activeSite: 'dc-a', epoch: before.epoch + 2, fencedSites: [] });
   }, 300_000);
@@ -525,6 +537,6 @@ describe('drills', () => {
     const r = await pivot(['drill', 'report', 'payments']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('no drill of payments is kept');
-    expect(r.stderr).toContain('next: run one: `pivot drill run payments`');
+    expect(r.stderr).toContain('next: run one: `pivot drill run payments --reason "<why>"`');
   });
 });

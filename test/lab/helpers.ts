@@ -163,18 +163,26 @@ export function uniqueName(prefix: string): string {
 
 /**
  * A JWT from the lab's stand-in OIDC issuer (its key is in the lab's secrets), for `user` in
- * `groups`; `tamper` changes what the token claims or how it is signed, to test refusals.
+ * `groups` (its subject `sub-<user>`); `tamper` changes what the token claims or how it is
+ * signed, to test refusals.
  */
 export async function labJwt(
   user: string,
   groups: string[],
-  tamper: { audience?: string; expiresAt?: number; key?: Parameters<SignJWT['sign']>[0] } = {},
+  tamper: {
+    audience?: string;
+    expiresAt?: number;
+    key?: Parameters<SignJWT['sign']>[0];
+    /** The immutable subject; `sub-<user>` unless given (a renamed person keeps theirs). */
+    subject?: string;
+  } = {},
 ): Promise<string> {
   const jwk = lab.secrets().oidc.privateJwk;
   const key = tamper.key ?? (await importJWK(jwk, 'ES256'));
   return new SignJWT({ preferred_username: user, groups })
     .setProtectedHeader({ alg: 'ES256', kid: jwk.kid })
     .setIssuer(LAB_OIDC.issuer)
+    .setSubject(tamper.subject ?? `sub-${user}`)
     .setAudience(tamper.audience ?? LAB_OIDC.audience)
     .setIssuedAt()
     .setExpirationTime(tamper.expiresAt ?? '10m')

@@ -188,8 +188,8 @@ describe('commands that change production', () => {
     // The API named here does not exist: had the command called it, the exit code would be 4.
     const env = { PIVOT_API_URL: 'http://127.0.0.1:9', PIVOT_TOKEN: 'x' };
     const cases = [
-      ['failover', '--site', 'dc-a'],
-      ['switchover', 'orders'],
+      ['failover', '--site', 'dc-a', '--reason', 'dc-a is down'],
+      ['switchover', 'orders', '--reason', 'maintenance'],
       ['abort', 'orders'],
       ['skip', 'orders', '--step', 'promote-target', '--reason', 'done by hand'],
       ['drill', 'schedule', 'delete', 'weekly'],
@@ -200,7 +200,7 @@ describe('commands that change production', () => {
       expect(r.stderr).toContain('this needs a confirmation, and no terminal is here to ask');
       expect(r.stderr).toContain('next: add --yes');
     }
-    const yes = await pivot(['switchover', 'orders', '--yes'], env);
+    const yes = await pivot(['switchover', 'orders', '--yes', '--reason', 'maintenance'], env);
     expect(yes.code).toBe(4);
   });
 

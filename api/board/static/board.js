@@ -114,7 +114,7 @@ function start(who) {
     .filter(Boolean)
     .join(', ');
   $('who-name').textContent =
-    `${who.name} (${who.roles.join(', ')}${rights ? `; ${rights}` : '; view only'})`;
+    `${who.display ?? who.name} (${who.roles.join(', ')}${rights ? `; ${rights}` : '; view only'})`;
   $('status-line').textContent = 'Connecting…';
   stream = new EventSource('/v1/board/events');
   stream.addEventListener('state', (e) => render(JSON.parse(e.data)));
@@ -642,7 +642,7 @@ function approvalCard(op) {
       : h(
           'p',
           { class: 'muted view-only' },
-          `Signed in as ${session?.name} (${session?.roles.join(', ')}): you may see this decision, not take it.`,
+          `Signed in as ${session?.display ?? session?.name} (${session?.roles.join(', ')}): you may see this decision, not take it.`,
         ),
     h(
       'details',
