@@ -555,11 +555,13 @@ export function createApp(deps: ApiDeps): express.Express {
       } catch {
         parses = false;
       }
-      res.status(400).json(
-        parses
-          ? { error: 'invalid-request', message: 'the body must be a JSON object' }
-          : { error: 'malformed-json', message: 'the body is not valid JSON' },
-      );
+      res
+        .status(400)
+        .json(
+          parses
+            ? { error: 'invalid-request', message: 'the body must be a JSON object' }
+            : { error: 'malformed-json', message: 'the body is not valid JSON' },
+        );
     } else if (err instanceof SelectionError) {
       res.status(404).json({ error: 'unknown', message: err.message, hint: err.hint });
     } else if (err instanceof NoSuchScheduleError) {
