@@ -51,18 +51,21 @@ export class AuditLog {
     this.key = `${prefix}:api-audit`;
   }
 
-  /** Appends a record; what is older than the retention goes in the same command. */
+  /**
+   * Appends a record; what is older than the retention goes in the same command, exactly (an
+   * approximate trim keeps a stream node until all of it is old, so records would outlive it).
+   */
   async write(record: Omit<AuditRecord, 'id' | 'at'>): Promise<void> {
     const now = this.now();
     const minId = String(now - this.retentionDays * DAY_MS);
     const fields = ['record', JSON.stringify({ at: new Date(now).toISOString(), ...record })];
     try {
       // The record's id carries our clock's time, which the retention and `since` are measured in.
-      await this.redis.xadd(this.key, 'MINID', '~', minId, `${now}-*`, ...fields);
+      await this.redis.xadd(this.key, 'MINID', minId, `${now}-*`, ...fields);
     } catch (err) {
       // Our clock went back past the newest record: the server's id keeps the order.
       if (!/equal or smaller/i.test(String(err))) throw err;
-      await this.redis.xadd(this.key, 'MINID', '~', minId, '*', ...fields);
+      await this.redis.xadd(this.key, 'MINID', minId, '*', ...fields);
     }
   }
 

@@ -56,7 +56,7 @@ describe('the audit log', () => {
     const log = new AuditLog(redis, 2, uniqueName('pivot-audit-test'), () => now);
     await log.write(record('POST /v1/operations', ['old']));
     now += 3 * DAY;
-    // Trimming is approximate (whole stream nodes): write enough that the old node goes.
+    // The next write trims, exactly: nothing older than the retention is kept.
     for (let i = 0; i < 200; i++) await log.write(record('POST /v1/operations', ['new']));
     expect(await log.read({ limit: 10_000, app: 'old', sinceMs: 0 })).toEqual([]);
     expect(await log.read({ limit: 10_000, app: 'new', sinceMs: 0 })).toHaveLength(200);
