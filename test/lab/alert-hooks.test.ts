@@ -282,7 +282,7 @@ describe('alert routing', () => {
 
     // Home again, as a user would: reprotect dc-a, then fail back.
     for (const op of ['reprotect', 'failback']) {
-      const r = await cli([op, 'orders', '--yes', '--wait', '--json']);
+      const r = await cli([op, 'orders', '--yes', '--wait', '--json', '--reason', 'alert test: home again']);
       expect({ op, code: r.code, stderr: r.code === 0 ? '' : r.stderr }).toEqual({ op, code: 0, stderr: '' });
     }
     const home = (await temporal.client.workflow.getHandle('pivot-orders').result()) as OperationReport;

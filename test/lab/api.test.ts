@@ -522,7 +522,7 @@ describe('operations through the API', () => {
         principal: alice,
         action: 'POST /v1/operations/orders/approve',
         status: 409,
-        error: 'conflict',
+        error: 'refused',
       },
       {
         phase: 'intent',

@@ -167,7 +167,7 @@ function onTerminal(args: string[], answer: string): Promise<{ code: number; sho
 describe("on-call's habits", () => {
   it('asks on a terminal with the plan; "n" changes nothing, "y" starts; watch rides out an API restart', async () => {
     const epoch = (await temporal.witness.state('orders')).epoch;
-    const no = await onTerminal(['switchover', 'orders'], 'n\n');
+    const no = await onTerminal(['switchover', 'orders', '--reason', 'habits test'], 'n\n');
     expect({ code: no.code, asked: no.shown.includes('[y/N]') }).toEqual({ code: 1, asked: true });
     expect(no.shown).toContain('switchover: 1 application in 1 wave');
     expect(no.shown).toMatch(/wave 1 {2}orders: dc-a → dc-b; approval none; data loss none/);
