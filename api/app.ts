@@ -5,6 +5,7 @@
  * at most 64 KiB.
  */
 import type { Client } from '@temporalio/client';
+import { matchesDigest } from '../common/digest.ts';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../common/logging.ts';
@@ -19,7 +20,6 @@ import {
   createLimits,
   PERMISSIONS,
   requirePermission,
-  sameDigest,
   type Principal,
 } from './auth.ts';
 import {
@@ -206,7 +206,7 @@ export function createApp(deps: ApiDeps): express.Express {
       // Optionally for the scraper alone (api.metricsBearerSha256); either way a scrape only reads
       // what is already computed: the status monitor refreshes it in the background.
       const wanted = config.api.metricsBearerSha256;
-      if (wanted && !sameDigest(bearerToken(req) ?? '', wanted)) {
+      if (wanted && !matchesDigest(bearerToken(req) ?? '', wanted)) {
         res.status(401).set('WWW-Authenticate', 'Bearer realm="pivot-metrics"').json({
           error: 'unauthenticated',
           message: "/metrics needs the scraper's bearer token",

@@ -110,6 +110,9 @@ function who(principal: Principal | undefined): Pick<AuditRecord, 'principal' | 
 
 export const isMutating = (req: Request): boolean => MUTATING.has(req.method);
 
+/** `POST /v1/operations/orders/approve`: the method and the path, without the query. */
+const actionOf = (req: Request): string => `${req.method} ${req.originalUrl.split('?')[0]}`;
+
 /**
  * Express middleware, first in the chain: gives each request an id (answered as X-Request-Id),
  * and records the result of every mutating request once it is answered, whatever answered it.
@@ -135,7 +138,7 @@ export function auditResults(log: AuditLog, logger: Logger) {
           requestId,
           ...who(res.locals['principal'] as Principal | undefined),
           address: clientAddress(req),
-          action: `${req.method} ${req.originalUrl.split('?')[0]}`,
+          action: actionOf(req),
           ...intentOf(req),
           ...(operationIds?.length ? { operationIds } : {}),
           status: res.statusCode,
@@ -166,7 +169,7 @@ export async function recordIntent(
       requestId: String(res.locals['requestId'] ?? randomUUID()),
       ...who(principal),
       address: clientAddress(req),
-      action: `${req.method} ${req.originalUrl.split('?')[0]}`,
+      action: actionOf(req),
       ...intentOf(req),
     });
     return true;

@@ -153,13 +153,6 @@ export class TokenVerifier {
   }
 }
 
-/** Whether `secret` hashes to the hex SHA-256 `digest`, compared in constant time. */
-export function sameDigest(secret: string, digest: string): boolean {
-  const want = Buffer.from(digest, 'hex');
-  const got = createHash('sha256').update(secret, 'utf8').digest();
-  return want.length === got.length && timingSafeEqual(want, got);
-}
-
 export function bearerToken(req: Request): string | undefined {
   const header = req.get('authorization') ?? '';
   const m = /^Bearer\s+(\S+)$/i.exec(header);

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from '../common/logging.ts';
-import { sha256Hex } from '../common/digest.ts';
+import { matchesDigest, sha256Hex } from '../common/digest.ts';
 import { CONTROL_TASK_QUEUE } from '../common/task-queues.ts';
 import type { AlertRule, HookAuth, PivotConfig } from '../config/types.ts';
 import type { Witness } from '../witness/witness.ts';
@@ -56,14 +56,14 @@ function authenticate(
   const header = req.get('authorization') ?? '';
   if (auth.bearerSha256) {
     const m = /^Bearer\s+(\S+)$/i.exec(header);
-    if (m && sameSecret(sha256Hex(m[1]!), auth.bearerSha256)) return { method: 'bearer' };
+    if (m && matchesDigest(m[1]!, auth.bearerSha256)) return { method: 'bearer' };
   }
   if (auth.basic) {
     const m = /^Basic\s+(\S+)$/i.exec(header);
     if (m) {
       const [user, ...rest] = Buffer.from(m[1]!, 'base64').toString('utf8').split(':');
       const userOk = sameSecret(user ?? '', auth.basic.username);
-      const passOk = sameSecret(sha256Hex(rest.join(':')), auth.basic.passwordSha256);
+      const passOk = matchesDigest(rest.join(':'), auth.basic.passwordSha256);
       if (userOk && passOk) return { method: 'basic' };
     }
   }

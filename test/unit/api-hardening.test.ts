@@ -5,7 +5,8 @@
 import express from 'express';
 import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
-import { clientAddress, RateLimiter, sameDigest } from '../../api/auth.ts';
+import { clientAddress, RateLimiter } from '../../api/auth.ts';
+import { matchesDigest } from '../../common/digest.ts';
 
 describe('RateLimiter', () => {
   it('limits each caller per minute, and forgets the windows that ended', () => {
@@ -46,11 +47,11 @@ describe('clientAddress', () => {
   });
 });
 
-describe('sameDigest', () => {
+describe('matchesDigest', () => {
   it("takes only the secret whose digest is configured (the scraper's token)", () => {
     const digest = createHash('sha256').update('scraper-secret').digest('hex');
-    expect(sameDigest('scraper-secret', digest)).toBe(true);
-    expect(sameDigest('scraper-secreT', digest)).toBe(false);
-    expect(sameDigest('', digest)).toBe(false);
+    expect(matchesDigest('scraper-secret', digest)).toBe(true);
+    expect(matchesDigest('scraper-secreT', digest)).toBe(false);
+    expect(matchesDigest('', digest)).toBe(false);
   });
 });
